@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   check, compile, export, run and benchmark every shipped spec
+#   make test   run the test suite (what .ci/run calls)
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; an unpinned torch would pull a CUDA build of several GB.
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test lint bench-check clean
+
+$(BIN)/archspec: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/archspec
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check archspec tests examples scripts
+	$(BIN)/ruff format --check archspec tests examples scripts
+	$(BIN)/mypy
+
+bench-check: setup
+	$(BIN)/python scripts/bench_check.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

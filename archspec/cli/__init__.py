@@ -1,0 +1,1 @@
+"""The ``archspec`` command line: a thin layer that calls the pipeline stages."""

@@ -1,0 +1,83 @@
+"""``archspec check``: analyse and verify specs without importing any framework."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from archspec.analysis import Analysis, analyze
+from archspec.report import markdown_table, rich_table, spec_json, summary_line
+from archspec.spec import load
+from archspec.spec.diagnostics import Diagnostic, SpecError, exit_code
+from archspec.verify import verify
+
+HELP = "compute and verify every layer's shape, parameters, connections, MACs, memory and receptive field"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or directories of *.yaml specs")
+    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    p.add_argument("--strict", action="store_true", help="treat warnings as failures (exit 1)")
+
+
+def spec_files(paths: list[str]) -> list[Path]:
+    """Expand directories to their *.yaml / *.yml files, sorted; keep files as given."""
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted([*p.rglob("*.yaml"), *p.rglob("*.yml")])
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
+
+
+def check_file(path: Path) -> tuple[Analysis | None, list[Diagnostic]]:
+    try:
+        analysis = analyze(load(path))
+    except SpecError as exc:
+        return None, exc.diagnostics
+    return analysis, verify(analysis)
+
+
+def run(args: argparse.Namespace) -> int:
+    files = spec_files(args.paths)
+    if not files:
+        print(f"archspec check: no *.yaml specs under {' '.join(args.paths)}", file=sys.stderr)
+        return 2
+    results = [(str(f), *check_file(f)) for f in files]
+    code = max(exit_code(diags, args.strict) for _, _, diags in results)
+    if args.format == "json":
+        doc = {"specs": [spec_json(f, a, d, args.strict) for f, a, d in results]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return code
+    if args.format == "markdown":
+        for f, analysis, diags in results:
+            print(f"## {analysis.spec.name if analysis else f}\n")
+            if analysis is not None:
+                print(markdown_table(analysis) + "\n")
+                print(summary_line(analysis, diags) + "\n")
+            for d in diags:
+                print(f"- {d.render()}")
+            print()
+        return code
+    _print_tables(results)
+    return code
+
+
+def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) -> None:
+    from rich.console import Console
+
+    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    for _, analysis, diags in results:
+        if analysis is not None:
+            out.print(rich_table(analysis))
+            out.print(summary_line(analysis, diags), soft_wrap=True)
+            out.print()
+        for d in diags:
+            print(d.render(), file=sys.stderr)
+
+

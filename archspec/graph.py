@@ -1,0 +1,127 @@
+"""The spec's layers as a networkx DiGraph, checked and ordered.
+
+A layer reads the previous layer unless it names ``inputs:``; those edges can
+make any DAG. Everything later walks :attr:`Graph.order`, a topological order
+that keeps the file's order wherever the edges allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from archspec.layers.base import RESERVED_NAMES, Layer
+from archspec.spec import Spec, diagnostic
+from archspec.spec.diagnostics import Diagnostic, Kind, Severity, SpecError, did_you_mean
+
+INPUT = "input"
+
+
+@dataclass
+class Graph:
+    spec: Spec
+    digraph: nx.DiGraph
+    layers: dict[str, Layer]
+    index: dict[str, int]  # position of each layer in the file
+    inputs: dict[str, list[str]]  # each layer's inputs, in the order it reads them
+    order: list[str]  # topological order of layer names ("input" excluded)
+    output: str  # the layer whose result is the model's output: the last in the file
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings
+
+
+def build_graph(spec: Spec) -> Graph:
+    layers: dict[str, Layer] = {}
+    index: dict[str, int] = {}
+    errors: list[Diagnostic] = []
+    for i, layer in enumerate(spec.layers):
+        if layer.name in RESERVED_NAMES:
+            errors.append(diagnostic(spec, ("layers", i, "name"), f"'{layer.name}' is a reserved name"))
+        elif layer.name in layers:
+            first = index[layer.name]
+            errors.append(
+                diagnostic(
+                    spec,
+                    ("layers", i, "name"),
+                    f"duplicate layer name '{layer.name}' (first used by layers[{first}])",
+                )
+            )
+        else:
+            layers[layer.name] = layer
+            index[layer.name] = i
+    if errors:
+        raise SpecError(errors)
+
+    g = nx.DiGraph()
+    g.add_node(INPUT)
+    g.add_nodes_from(layers)
+    inputs: dict[str, list[str]] = {}
+    previous = INPUT
+    for i, layer in enumerate(spec.layers):
+        names = layer.inputs if layer.inputs is not None else [previous]
+        lo, hi = layer.arity
+        if not lo <= len(names) <= (hi if hi is not None else len(names)):
+            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            errors.append(
+                diagnostic(
+                    spec,
+                    ("layers", i, "inputs") if layer.inputs is not None else ("layers", i, "type"),
+                    f"layer '{layer.name}' ({layer.type}) takes {want} input{'s' if want != '1' else ''}, "
+                    f"got {len(names)}",
+                    hint="name them with inputs: [a, b]" if layer.inputs is None else None,
+                )
+            )
+        for j, src in enumerate(names):
+            if src == layer.name:
+                errors.append(diagnostic(spec, ("layers", i, "inputs", j), f"layer '{layer.name}' reads itself"))
+            elif src != INPUT and src not in layers:
+                errors.append(
+                    diagnostic(
+                        spec,
+                        ("layers", i, "inputs", j),
+                        f"layer '{layer.name}' reads '{src}', which is not a layer",
+                        hint=did_you_mean(src, [INPUT, *layers]),
+                    )
+                )
+            elif src in names[:j]:
+                errors.append(diagnostic(spec, ("layers", i, "inputs", j), f"layer '{layer.name}' lists '{src}' twice"))
+            else:
+                g.add_edge(src, layer.name)
+        inputs[layer.name] = list(names)
+        previous = layer.name
+    if errors:
+        raise SpecError(errors)
+
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        names = [u for u, _ in cycle]
+        where = min(names, key=lambda n: index[n])
+        raise SpecError(
+            [
+                diagnostic(
+                    spec,
+                    ("layers", index[where], "inputs"),
+                    f"the layers form a cycle: {' → '.join([*names, names[0]])}",
+                )
+            ]
+        )
+
+    order = [n for n in nx.lexicographical_topological_sort(g, key=lambda n: -1 if n == INPUT else index[n]) if n != INPUT]
+    output = spec.layers[-1].name
+    warnings = []
+    for name in order:
+        if name != output and g.out_degree(name) == 0:
+            warnings.append(
+                diagnostic(
+                    spec,
+                    ("layers", index[name], "name"),
+                    f"the output of layer '{name}' is never used",
+                    kind=Kind.LINT,
+                    severity=Severity.WARNING,
+                    hint=f"the model's output is the last layer, '{output}'",
+                )
+            )
+    return Graph(spec, g, layers, index, inputs, order, output, warnings)

@@ -1,0 +1,259 @@
+"""What every layer kind is made of.
+
+A layer kind is one pydantic model (its fields, discriminated on ``type``)
+that also carries every rule about the kind — like a Keras layer keeps
+``compute_output_shape`` beside ``call``, or an ONNX schema its own shape
+inference. Nothing outside the kind's file names the kind, so adding one means
+adding one class.
+
+Shapes are per sample (no batch axis), channels first, as exact Python ints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Shape = tuple[int, ...]
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RESERVED_NAMES = frozenset({"input", "forward", "training", "self", "x", "torch", "nn", "F"})
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
+SPEC_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+SpecName = Annotated[str, StringConstraints(pattern=SPEC_NAME_PATTERN, max_length=100)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+IntOrPair = PositiveInt | Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
+NonNegIntOrPair = NonNegInt | Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]
+Activation = Literal["relu", "sigmoid", "tanh", "scaled_tanh"]
+
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+class ShapeError(Exception):
+    """A layer cannot accept its input; ``field`` names the spec key to point at."""
+
+    def __init__(self, message: str, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A lint finding: legal but suspicious."""
+
+    message: str
+    field: str | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    params: int = 0
+    buffers: int = 0
+    connections: int = 0
+    macs: int = 0
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field size and jump (input pixels between neighbouring outputs), per axis."""
+
+    size: tuple[int, int] = (1, 1)
+    jump: tuple[int, int] = (1, 1)
+
+    def through_window(
+        self, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+    ) -> ReceptiveField:
+        """r_out = r_in + (k−1)·d·j_in and j_out = j_in·s, on each axis."""
+        size = tuple(r + (k - 1) * d * j for r, k, d, j in zip(self.size, kernel, dilation, self.jump, strict=True))
+        jump = tuple(j * s for j, s in zip(self.jump, stride, strict=True))
+        return ReceptiveField((size[0], size[1]), (jump[0], jump[1]))
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """How to construct the layer's PyTorch module: ``callable(*args, **kwargs)``.
+
+    ``callable`` is ``nn.<Name>`` for torch.nn classes, otherwise the name of a
+    class in :mod:`archspec.torch.modules`. The compiler calls it and the code
+    generator prints it, so the two cannot construct different modules.
+    """
+
+    callable: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def source(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.callable}({', '.join(parts)})"
+
+
+class Expect(BaseModel):
+    """Figures that a model's source publishes; a mismatch is an error showing both."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    output: list[NonNegInt] | None = Field(None, description="output shape per sample")
+    params: NonNegInt | None = Field(None, description="trainable elements")
+    buffers: NonNegInt | None = Field(None, description="non-trainable state elements")
+    connections: NonNegInt | None = Field(None, description="LeCun 1998 connections")
+    macs: NonNegInt | None = Field(None, description="multiply-accumulates per sample")
+    flops: NonNegInt | None = Field(None, description="2 × macs")
+
+
+class Layer(BaseModel):
+    """Fields shared by every layer kind."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: Name = Field(description="unique identifier; also the PyTorch submodule and ONNX value name")
+    type: str
+    inputs: list[Name] | None = Field(
+        None, min_length=1, description="earlier layers (or 'input') to read; default: the previous layer"
+    )
+    expect: Expect | None = Field(None, description="published figures to verify")
+
+    # How many inputs the kind takes: (min, max); max None means any number.
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    # Formulas shown by the generated reference; they document the methods below.
+    shape_rule: ClassVar[str] = "output = input"
+    count_rule: ClassVar[str] = "no params, no connections, no MACs"
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        return shapes[0]
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        return Counts()
+
+    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+        return max(fields, key=lambda f: f.size)
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        return []
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        raise NotImplementedError(f"{type(self).__name__} has no PyTorch builder")
+
+    @property
+    def activation_name(self) -> str | None:
+        """The ``activation:`` shorthand applied to this layer's output, if the kind has one."""
+        return getattr(self, "activation", None)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the windowed kinds (conv and pools).
+
+
+def pair(value: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    return (int(value[0]), int(value[1]))
+
+
+def torch_arg(value: int | str | Sequence[int]) -> int | str | tuple[int, ...]:
+    """Print [5, 5] as 5 and [3, 5] as (3, 5), the way people write PyTorch."""
+    if isinstance(value, (int, str)):
+        return value
+    return value[0] if value[0] == value[1] else tuple(value)
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def require_rank(shape: Shape, rank: int, kind: str) -> None:
+    if len(shape) != rank:
+        dims = "×".join(map(str, shape)) or "a scalar"
+        want = {3: "C×H×W feature maps", 1: "a flat vector"}.get(rank, f"rank {rank}")
+        raise ShapeError(f"{kind} needs {want}, got {dims}", field="type")
+
+
+def window_out(size: int, kernel: int, stride: int, pad_total: int, dilation: int, ceil: bool = False) -> int:
+    """PyTorch's output-size rule for a sliding window (conv and pooling)."""
+    span = size + pad_total - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    if not ceil:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    # PyTorch: the last window must start inside the input or left padding.
+    if (out - 1) * stride >= size + pad_total // 2:
+        out -= 1
+    return out
+
+
+def unused_pixels(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
+    """Rows (or columns) at the far edge that no window covers, when windows stop short."""
+    span = size + pad_total - dilation * (kernel - 1) - 1
+    return span % stride if span >= 0 else 0
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def spatial_out(
+    shape: Shape,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad_total: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    ceil: bool = False,
+) -> tuple[int, int]:
+    """Output H, W of a window sliding over C×H×W, or a ShapeError naming what collapsed."""
+    out = tuple(
+        window_out(n, k, s, p, d, ceil)
+        for n, k, s, p, d in zip(shape[1:], kernel, stride, pad_total, dilation, strict=True)
+    )
+    if min(out) <= 0:
+        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+        padded = tuple(n + p for n, p in zip(shape[1:], pad_total, strict=True))
+        raise ShapeError(
+            f"window {fmt_shape(span)} is larger than its {fmt_shape(padded)} input"
+            f"{' (with padding)' if any(pad_total) else ''}: the output would be "
+            f"{fmt_shape(out)}, a spatial size of 0",
+            field="kernel",
+        )
+    return (out[0], out[1])
+
+
+def window_lint(
+    shape: Shape,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad_total: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> list[Finding]:
+    """Warn when the last rows/columns of the input fall outside every window.
+
+    That is legal (PyTorch floors the division) but usually a mistake, like
+    AlexNet's 11×11/4 conv1 on a 224×224 input: one row and one column are
+    read by no window. The hint names input sizes that would use every pixel.
+    """
+    left = [unused_pixels(n, k, s, p, d) for n, k, s, p, d in zip(shape[1:], kernel, stride, pad_total, dilation, strict=True)]
+    if not any(left):
+        return []
+    parts = []
+    for axis, n_left in zip(("row", "column"), left, strict=True):
+        if n_left:
+            parts.append(f"{n_left} {axis}{'s' if n_left > 1 else ''}")
+    fits = [
+        (n + s - n_left, n - n_left) if n_left else (n, n)
+        for n, s, n_left in zip(shape[1:], stride, left, strict=True)
+    ]
+    hint = f"an input of {fits[0][0]}×{fits[1][0]} or {fits[0][1]}×{fits[1][1]} uses every pixel"
+    return [
+        Finding(
+            f"the window (kernel {fmt_shape(kernel)}, stride {fmt_shape(stride)}) leaves the last "
+            f"{' and '.join(parts)} of its {fmt_shape(shape)} input unused",
+            field="kernel",
+            hint=hint,
+        )
+    ]

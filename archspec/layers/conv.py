@@ -1,0 +1,150 @@
+"""2-D convolution, including grouped convolution and LeNet-5's connection table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from archspec.layers.base import (
+    Activation,
+    Counts,
+    Finding,
+    IntOrPair,
+    Layer,
+    NonNegInt,
+    NonNegIntOrPair,
+    PositiveInt,
+    ReceptiveField,
+    Shape,
+    ShapeError,
+    TorchCall,
+    pair,
+    require_rank,
+    spatial_out,
+    torch_arg,
+    window_lint,
+)
+
+
+class Conv2d(Layer):
+    """A 2-D convolution over C×H×W feature maps.
+
+    ``input_maps`` is LeCun 1998's connection table: entry j lists the input
+    maps that output map j reads (C3 of LeNet-5 reads 3, 4 or 6 of S2's 6
+    maps). Only the connected kernels exist, so parameters and connections
+    count only them.
+    """
+
+    type: Literal["conv2d"]
+    out_channels: PositiveInt = Field(description="output feature maps")
+    kernel: IntOrPair = Field(description="kernel size, int or [h, w]")
+    stride: IntOrPair = Field(1, description="int or [h, w]")
+    padding: NonNegIntOrPair | Literal["same", "valid"] = Field(
+        0, description="zero padding on each side, int or [h, w], or 'same' / 'valid'"
+    )
+    dilation: IntOrPair = Field(1, description="spacing between kernel taps")
+    groups: PositiveInt = Field(1, description="input and output maps split into this many groups")
+    bias: bool = Field(True, description="one trainable bias per output map")
+    input_maps: list[list[NonNegInt]] | None = Field(
+        None, description="connection table: for each output map, the input maps it reads"
+    )
+    activation: Activation | None = Field(None, description="applied to the output")
+
+    shape_rule = "H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1, likewise W; C_out = out_channels"
+    count_rule = (
+        "params = k_h·k_w·C_in/g·C_out + C_out; connections = (k_h·k_w·C_in/g + 1)·C_out·H·W; "
+        "macs = k_h·k_w·C_in/g·C_out·H·W (with input_maps, C_in/g is each map's table length)"
+    )
+
+    def _pad_total(self) -> tuple[int, int]:
+        k, d = pair(self.kernel), pair(self.dilation)
+        if self.padding == "same":
+            return (d[0] * (k[0] - 1), d[1] * (k[1] - 1))
+        if self.padding == "valid":
+            return (0, 0)
+        p = pair(self.padding)
+        return (2 * p[0], 2 * p[1])
+
+    def _fan_in_weights(self, c_in: int) -> int:
+        """Kernel weights summed over output maps (k_h·k_w·C_in/g·C_out, or per table entry)."""
+        kh, kw = pair(self.kernel)
+        if self.input_maps is not None:
+            return kh * kw * sum(len(maps) for maps in self.input_maps)
+        return kh * kw * (c_in // self.groups) * self.out_channels
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        require_rank(shape, 3, "conv2d")
+        c_in = shape[0]
+        if self.padding == "same" and pair(self.stride) != (1, 1):
+            raise ShapeError("padding 'same' needs stride 1 (as in PyTorch)", field="padding")
+        if c_in % self.groups or self.out_channels % self.groups:
+            raise ShapeError(
+                f"groups {self.groups} must divide both the {c_in} input and the "
+                f"{self.out_channels} output channels",
+                field="groups",
+            )
+        if self.input_maps is not None:
+            self._check_table(c_in)
+        h, w = spatial_out(shape, pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation))
+        return (self.out_channels, h, w)
+
+    def _check_table(self, c_in: int) -> None:
+        table = self.input_maps or []
+        if self.groups != 1:
+            raise ShapeError("input_maps replaces groups; use one or the other", field="input_maps")
+        if len(table) != self.out_channels:
+            raise ShapeError(
+                f"input_maps has {len(table)} entries but out_channels is {self.out_channels}",
+                field="input_maps",
+            )
+        for j, maps in enumerate(table):
+            if not maps:
+                raise ShapeError(f"input_maps[{j}] is empty: output map {j} reads nothing", field="input_maps")
+            if len(set(maps)) != len(maps):
+                raise ShapeError(f"input_maps[{j}] lists an input map twice", field="input_maps")
+            bad = [m for m in maps if m >= c_in]
+            if bad:
+                raise ShapeError(
+                    f"input_maps[{j}] reads map {bad[0]}, but the input has maps 0..{c_in - 1}",
+                    field="input_maps",
+                )
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        weights = self._fan_in_weights(shapes[0][0])
+        biases = self.out_channels if self.bias else 0
+        positions = out[1] * out[2]
+        return Counts(
+            params=weights + biases,
+            connections=(weights + biases) * positions,
+            macs=weights * positions,
+        )
+
+    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+        return fields[0].through_window(pair(self.kernel), pair(self.stride), pair(self.dilation))
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        if self.padding == "same":
+            return []
+        return window_lint(shapes[0], pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation))
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        c_in = shapes[0][0]
+        kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
+        if self.stride != 1:
+            kw["stride"] = torch_arg(self.stride)
+        if self.padding != 0:
+            kw["padding"] = torch_arg(self.padding)
+        if self.dilation != 1:
+            kw["dilation"] = torch_arg(self.dilation)
+        if self.input_maps is not None:
+            kw["input_maps"] = [list(m) for m in self.input_maps]
+        elif self.groups != 1:
+            kw["groups"] = self.groups
+        if not self.bias:
+            kw["bias"] = False
+        callable_ = "MappedConv2d" if self.input_maps is not None else "nn.Conv2d"
+        return TorchCall(callable_, (c_in, self.out_channels), kw)
+

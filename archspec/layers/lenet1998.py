@@ -1,0 +1,93 @@
+"""The two layer kinds of LeCun et al. 1998 that modern frameworks lack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from archspec.layers.base import (
+    Activation,
+    Counts,
+    Finding,
+    IntOrPair,
+    Layer,
+    PositiveInt,
+    ReceptiveField,
+    Shape,
+    ShapeError,
+    TorchCall,
+    numel,
+    pair,
+    require_rank,
+    spatial_out,
+    torch_arg,
+    window_lint,
+)
+
+
+class Subsample(Layer):
+    """LeNet-5's trainable pooling (S2, S4): per channel, the window sum times a coefficient plus a bias."""
+
+    type: Literal["subsample"]
+    kernel: IntOrPair = Field(2, description="window size")
+    stride: IntOrPair | None = Field(None, description="default: the kernel size")
+    activation: Activation | None = Field(None, description="applied to the output")
+
+    shape_rule = "H_out = ⌊(H − k)/s⌋ + 1, likewise W; channels unchanged"
+    count_rule = "params = 2·C; connections = (k_h·k_w + 1)·C·H·W; macs = C·H·W"
+
+    def _stride(self) -> tuple[int, int]:
+        return pair(self.stride if self.stride is not None else self.kernel)
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        require_rank(shape, 3, "subsample")
+        h, w = spatial_out(shape, pair(self.kernel), self._stride(), (0, 0))
+        return (shape[0], h, w)
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        kh, kw = pair(self.kernel)
+        return Counts(params=2 * out[0], connections=(kh * kw + 1) * numel(out), macs=numel(out))
+
+    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+        return fields[0].through_window(pair(self.kernel), self._stride())
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        return window_lint(shapes[0], pair(self.kernel), self._stride(), (0, 0))
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
+        if self.stride is not None and self.stride != self.kernel:
+            kw["stride"] = torch_arg(self.stride)
+        return TorchCall("Subsample", (shapes[0][0],), kw)
+
+
+class RBF(Layer):
+    """LeNet-5's Euclidean RBF output: y_j = Σ_i (x_i − w_ij)².
+
+    In the paper the 84×10 parameter vectors are fixed stylised bitmaps of
+    the digits, so they are buffers, not parameters, unless ``trainable``.
+    """
+
+    type: Literal["rbf"]
+    out_features: PositiveInt = Field(description="output units (classes)")
+    trainable: bool = Field(False, description="learn the centre vectors instead of keeping them fixed")
+
+    shape_rule = "[in] → [out_features]"
+    count_rule = "buffers (or params if trainable) = in·out; connections = in·out; macs = in·out"
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        if len(shape) != 1:
+            raise ShapeError(f"rbf needs a flat vector, got {'×'.join(map(str, shape))}; add a flatten layer", field="type")
+        return (self.out_features,)
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        n = shapes[0][0] * self.out_features
+        return Counts(params=n if self.trainable else 0, buffers=0 if self.trainable else n, connections=n, macs=n)
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        kw = {"trainable": True} if self.trainable else {}
+        return TorchCall("RBF", (shapes[0][0], self.out_features), kw)

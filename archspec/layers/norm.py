@@ -1,0 +1,40 @@
+"""Local response normalisation (AlexNet, Krizhevsky et al. 2012, section 3.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from archspec.layers.base import Counts, Layer, PositiveInt, Shape, ShapeError, TorchCall, numel
+
+
+class LRN(Layer):
+    """b_c = a_c / (k + α/n · Σ a_j²)^β over the n maps centred on c.
+
+    This is Caffe's and ``torch.nn.LocalResponseNorm``'s convention: α is
+    divided by the window size n. The paper writes α without the division,
+    so its α = 10⁻⁴ with n = 5 is α = 5·10⁻⁴ here; Caffe's reference AlexNet
+    uses α = 10⁻⁴, k = 1 in this convention.
+    """
+
+    type: Literal["lrn"]
+    size: PositiveInt = Field(5, description="n: neighbouring maps summed over")
+    alpha: float = Field(1e-4, ge=0, description="α, divided by size as in Caffe and PyTorch")
+    beta: float = Field(0.75, ge=0, description="β")
+    k: float = Field(1.0, gt=0, description="additive constant")
+
+    count_rule = "connections = size·C·H·W (each output reads size neighbouring maps); no params, no MACs"
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        if len(shape) < 2:
+            raise ShapeError("lrn needs a channel axis and at least one spatial axis", field="type")
+        return shape
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        return Counts(connections=self.size * numel(out))
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.LocalResponseNorm", (self.size,), {"alpha": self.alpha, "beta": self.beta, "k": self.k})

@@ -1,0 +1,153 @@
+"""Pooling: max, average and adaptive average, with PyTorch's size rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from archspec.layers.base import (
+    Counts,
+    Finding,
+    IntOrPair,
+    Layer,
+    NonNegIntOrPair,
+    ReceptiveField,
+    Shape,
+    ShapeError,
+    TorchCall,
+    numel,
+    pair,
+    require_rank,
+    spatial_out,
+    torch_arg,
+    window_lint,
+)
+
+
+class _Pool2d(Layer):
+    """Shared by max and average pooling: a k×k window moved by its stride."""
+
+    kernel: IntOrPair = Field(description="window size, int or [h, w]")
+    stride: IntOrPair | None = Field(None, description="default: the kernel size")
+    padding: NonNegIntOrPair = Field(0, description="implicit padding on each side, at most half the window")
+    ceil_mode: bool = Field(False, description="round the output size up, as PyTorch's ceil_mode")
+
+    shape_rule = "H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 (⌈⌉ with ceil_mode, PyTorch's rule); channels unchanged"
+    count_rule = "connections = k_h·k_w·C·H·W; no params, no MACs"
+
+    def _stride(self) -> tuple[int, int]:
+        return pair(self.stride if self.stride is not None else self.kernel)
+
+    def _dilation(self) -> tuple[int, int]:
+        return (1, 1)
+
+    def _max_pad(self, k: int, d: int) -> int:
+        return k // 2
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        require_rank(shape, 3, self.type)
+        k, p, d = pair(self.kernel), pair(self.padding), self._dilation()
+        for ki, pi, di in zip(k, p, d, strict=True):
+            if pi > self._max_pad(ki, di):
+                raise ShapeError(
+                    f"padding {pi} is more than half the {ki}-wide window (PyTorch refuses it)",
+                    field="padding",
+                )
+        h, w = spatial_out(shape, k, self._stride(), (2 * p[0], 2 * p[1]), d, self.ceil_mode)
+        return (shape[0], h, w)
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        kh, kw = pair(self.kernel)
+        return Counts(connections=kh * kw * numel(out))
+
+    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+        return fields[0].through_window(pair(self.kernel), self._stride(), self._dilation())
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        if self.ceil_mode:
+            return []
+        p = pair(self.padding)
+        return window_lint(shapes[0], pair(self.kernel), self._stride(), (2 * p[0], 2 * p[1]), self._dilation())
+
+    def _torch_kwargs(self) -> dict[str, object]:
+        kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
+        if self.stride is not None and self.stride != self.kernel:
+            kw["stride"] = torch_arg(self.stride)
+        if self.padding != 0:
+            kw["padding"] = torch_arg(self.padding)
+        if self.ceil_mode:
+            kw["ceil_mode"] = True
+        return kw
+
+
+class MaxPool2d(_Pool2d):
+    """Max over each window (AlexNet's overlapping 3×3/2 pooling)."""
+
+    type: Literal["maxpool2d"]
+    dilation: IntOrPair = Field(1, description="spacing between window taps")
+
+    def _dilation(self) -> tuple[int, int]:
+        return pair(self.dilation)
+
+    def _max_pad(self, k: int, d: int) -> int:
+        return ((k - 1) * d + 1) // 2
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        kw = self._torch_kwargs()
+        if self.dilation != 1:
+            kw["dilation"] = torch_arg(self.dilation)
+        return TorchCall("nn.MaxPool2d", (), kw)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each window (d2l's LeNet)."""
+
+    type: Literal["avgpool2d"]
+    count_include_pad: bool = Field(True, description="count padded zeros in the mean, as PyTorch does by default")
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        kw = self._torch_kwargs()
+        if not self.count_include_pad:
+            kw["count_include_pad"] = False
+        return TorchCall("nn.AvgPool2d", (), kw)
+
+
+def _adaptive_windows(n_in: int, n_out: int) -> list[int]:
+    """Window widths PyTorch uses: [⌊i·n/m⌋, ⌈(i+1)·n/m⌉) for each output i."""
+    return [-(-((i + 1) * n_in) // n_out) - (i * n_in) // n_out for i in range(n_out)]
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Average pooling to a fixed output size (torchvision's AlexNet: 6×6)."""
+
+    type: Literal["adaptive_avgpool2d"]
+    output_size: IntOrPair = Field(description="output H and W, int or [h, w]")
+
+    shape_rule = "output = C × output_size"
+    count_rule = "connections = C · Σ_i width_h(i) · Σ_j width_w(j) over PyTorch's adaptive windows; no params, no MACs"
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        require_rank(shape, 3, "adaptive_avgpool2d")
+        h, w = pair(self.output_size)
+        return (shape[0], h, w)
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        c, h_in, w_in = shapes[0]
+        rows = sum(_adaptive_windows(h_in, out[1]))
+        cols = sum(_adaptive_windows(w_in, out[2]))
+        return Counts(connections=c * rows * cols)
+
+    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+        """The widest window and the floor stride: exact when the sizes divide, an upper bound otherwise."""
+        _, h_in, w_in = shapes[0]
+        h, w = pair(self.output_size)
+        kernel = (max(_adaptive_windows(h_in, h)), max(_adaptive_windows(w_in, w)))
+        stride = (max(h_in // h, 1), max(w_in // w, 1))
+        return fields[0].through_window(kernel, stride)
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.AdaptiveAvgPool2d", (torch_arg(self.output_size),))

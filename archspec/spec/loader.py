@@ -1,0 +1,221 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's composer gives a node graph with marks; we convert it to plain
+Python data ourselves so that (a) only the standard YAML tags are accepted —
+no Python objects, ever — (b) each value's line:column is kept, keyed by its
+path (``("layers", 3, "kernel")``), for diagnostics from every later stage, and
+(c) size, depth and alias expansion are bounded *before* any work that grows
+with the expansion, which is what defeats alias bombs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archspec.spec.diagnostics import Diagnostic, Kind, Position, Severity, SpecError
+
+MAX_BYTES = 1 << 20  # 1 MiB: the largest real spec is a few KiB; 20,000 layers fit
+MAX_DEPTH = 32  # specs are at most ~5 levels deep
+MAX_NODES = 500_000  # after alias expansion
+
+PathKey = tuple[str | int, ...]
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STD = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null")}
+
+
+@dataclass
+class Document:
+    """Plain data from a YAML file plus the position of every value and mapping key."""
+
+    file: str
+    data: Any
+    values: dict[PathKey, Position] = field(default_factory=dict)
+    keys: dict[PathKey, Position] = field(default_factory=dict)
+    text: str = ""
+
+    def position(self, path: PathKey, *, key: bool = False) -> Position | None:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if key and p in self.values:
+                return self.values[p]
+            p = p[:-1]
+        return self.values.get((), Position(1, 1))
+
+
+def _error(file: str, message: str, pos: Position | None = None, hint: str | None = None) -> SpecError:
+    return SpecError([Diagnostic(Severity.ERROR, Kind.INPUT, message, file, pos, hint)])
+
+
+def _pos(node: yaml.Node) -> Position:
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def read_text(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Read a spec file as UTF-8 text, refusing what is too large or not text."""
+    file = str(path)
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise _error(file, "is a directory, not a spec file")
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise _error(
+                file,
+                f"file is {size:,} bytes; specs are limited to {MAX_BYTES:,} bytes (1 MiB)",
+                Position(1, 1),
+            )
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise _error(file, f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise _error(file, f"file exceeds {MAX_BYTES:,} bytes (1 MiB)", Position(1, 1))
+    return file, decode(file, raw)
+
+
+def decode(file: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise _error(
+            file,
+            f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            Position(line, col),
+        ) from None
+
+
+def load_document(path: str | os.PathLike[str]) -> Document:
+    file, text = read_text(path)
+    return parse_document(text, file)
+
+
+def parse_document(text: str, file: str = "<string>") -> Document:
+    """Parse YAML text into a :class:`Document`; raise :class:`SpecError` on anything unsafe."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise _error(file, f"spec text exceeds {MAX_BYTES:,} bytes (1 MiB)", Position(1, 1))
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise _error(file, "file contains a NUL byte; specs are YAML text", Position(line, 1))
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = Position(mark.line + 1, mark.column + 1) if mark else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise _error(file, f"invalid YAML: {problem}", pos) from None
+    except yaml.YAMLError as exc:
+        raise _error(file, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise _error(file, f"YAML nesting is deeper than {MAX_DEPTH} levels", Position(1, 1)) from None
+    if node is None:
+        raise _error(file, "file is empty; a spec starts with 'archspec: 1'", Position(1, 1))
+    _check_size(file, node)
+    doc = Document(file=file, data=None, text=text)
+    doc.data = _Converter(doc).convert(node, ())
+    return doc
+
+
+def _check_size(file: str, root: yaml.Node) -> None:
+    """Count the nodes the document would expand to, without expanding it.
+
+    Aliases make the composed graph a DAG (or worse, a cycle); memoising the
+    count per node keeps this linear in the *file*, not in its expansion.
+    """
+    counts: dict[int, int] = {}
+    in_progress: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            in_progress.discard(key)
+            total = 1 + sum(counts[id(c)] for c in _children(node))
+            counts[key] = total
+            if total > MAX_NODES:
+                raise _error(
+                    file,
+                    f"document expands to more than {MAX_NODES:,} values "
+                    "(aliases repeated too often: an alias bomb?)",
+                    _pos(node),
+                )
+            continue
+        if key in counts:
+            continue
+        if key in in_progress:
+            raise _error(file, "recursive alias: a node contains itself", _pos(node))
+        if depth > MAX_DEPTH:
+            raise _error(file, f"YAML nesting is deeper than {MAX_DEPTH} levels", _pos(node))
+        in_progress.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) not in counts:
+                stack.append((child, depth + 1, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+class _Converter:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def convert(self, node: yaml.Node, path: PathKey) -> Any:
+        self.doc.values[path] = _pos(node)
+        if isinstance(node, yaml.MappingNode):
+            self._check_tag(node, f"{_STD}map")
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._scalar(key_node, path, as_key=True)
+                if isinstance(key, (dict, list)) or not isinstance(key, (str, int, float, bool)):
+                    raise _error(self.doc.file, "mapping keys must be plain words", _pos(key_node))
+                if key in out:
+                    raise _error(self.doc.file, f"duplicate key '{key}'", _pos(key_node))
+                child = (*path, key if isinstance(key, str) else str(key))
+                self.doc.keys[child] = _pos(key_node)
+                out[key] = self.convert(value_node, child)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            self._check_tag(node, f"{_STD}seq")
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: PathKey, as_key: bool = False) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            if as_key:
+                raise _error(self.doc.file, "mapping keys must be plain words", _pos(node))
+            return self.convert(node, path)
+        if node.tag not in _SCALAR_TAGS:
+            self._check_tag(node, None)
+        try:
+            return self.constructor.yaml_constructors[node.tag](self.constructor, node)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise _error(self.doc.file, f"bad scalar {node.value!r}: {exc}", _pos(node)) from None
+
+    def _check_tag(self, node: yaml.Node, expected: str | None) -> None:
+        if node.tag != expected:
+            tag = node.tag.replace(_STD, "!!")
+            raise _error(
+                self.doc.file,
+                f"YAML tag '{tag}' is not allowed; specs use plain YAML values only",
+                _pos(node),
+            )

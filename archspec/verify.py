@@ -1,0 +1,63 @@
+"""Checks on a finished analysis: the sources' figures (``expect:``) and lints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.analysis import Analysis
+from archspec.layers.base import Expect, fmt_shape
+from archspec.spec import diagnostic
+from archspec.spec.diagnostics import Diagnostic, Kind, Severity
+
+_FIGURES = ("params", "buffers", "connections", "macs", "flops")
+
+
+def verify(analysis: Analysis) -> list[Diagnostic]:
+    """Every expectation that fails (errors, exit 1) and every lint (warnings), in file order."""
+    spec = analysis.spec
+    out: list[Diagnostic] = list(analysis.graph.diagnostics)
+    for row in analysis.rows:
+        i = analysis.graph.index[row.name]
+        layer = analysis.graph.layers[row.name]
+        if layer.expect is not None:
+            actual = {"output": row.output, **{f: getattr(row, f) for f in _FIGURES}}
+            out.extend(_compare(analysis, ("layers", i, "expect"), f"layer '{row.name}'", layer.expect, actual))
+        for finding in layer.lint(row.input_shapes):
+            path: tuple[str | int, ...] = ("layers", i)
+            if finding.field:
+                path = (*path, finding.field)
+            out.append(
+                diagnostic(
+                    spec,
+                    path,
+                    f"layer '{row.name}': {finding.message}",
+                    kind=Kind.LINT,
+                    severity=Severity.WARNING,
+                    hint=finding.hint,
+                )
+            )
+    if spec.expect is not None:
+        t = analysis.totals
+        actual = {"output": analysis.output_shape, **{f: getattr(t, f) for f in _FIGURES}}
+        out.extend(_compare(analysis, ("expect",), "model", spec.expect, actual))
+    out.sort(key=lambda d: d.position.line if d.position else 0)
+    return out
+
+
+def _compare(analysis: Analysis, path: tuple[str | int, ...], who: str, expect: Expect, actual: dict[str, Any]) -> list[Diagnostic]:
+    found = []
+    for key in ("output", *_FIGURES):
+        want = getattr(expect, key)
+        if want is None:
+            continue
+        got = actual[key]
+        if key == "output":
+            if tuple(want) == tuple(got):
+                continue
+            msg = f"{who}: expected output {fmt_shape(want)}, computed {fmt_shape(got)}"
+        else:
+            if want == got:
+                continue
+            msg = f"{who}: expected {key} {want:,}, computed {got:,} (off by {got - want:+,})"
+        found.append(diagnostic(analysis.spec, (*path, key), msg, kind=Kind.EXPECT))
+    return found
