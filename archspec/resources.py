@@ -1,0 +1,45 @@
+"""Refusing work that would not fit, before anything is allocated."""
+
+from __future__ import annotations
+
+import os
+
+from archspec.analysis import Analysis
+from archspec.layers.base import DTYPE_BYTES
+
+
+class ResourceError(Exception):
+    """The spec is valid but too large to build here (the CLI reports it in one line, exit 2)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(analysis: Analysis, max_params: int | None = None, dtype: str | None = None) -> None:
+    """Raise :class:`ResourceError` if the weights exceed ``max_params`` or the memory available now."""
+    elements = analysis.totals.params + analysis.totals.buffers
+    itemsize = DTYPE_BYTES[dtype or analysis.spec.input.dtype]
+    name = analysis.spec.name
+    if max_params is not None and elements > max_params:
+        raise ResourceError(
+            f"{name} has {elements:,} parameter and buffer elements, above --max-params {max_params:,}"
+        )
+    need = elements * itemsize
+    free = available_memory()
+    if free is not None and need > free:
+        raise ResourceError(
+            f"{name} needs {need:,} bytes for its {elements:,} weights, but only {free:,} bytes of memory "
+            "are available; nothing was allocated"
+        )

@@ -1,0 +1,108 @@
+"""Compile a spec into a PyTorch module whose submodules are named like the spec's layers.
+
+``state_dict`` keys therefore read like the spec (``C1.weight``), and
+``forward`` runs the layers in the graph's topological order, so DAGs with
+several consumers of one tensor work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from archspec.analysis import Analysis, analyze
+from archspec.graph import INPUT
+from archspec.layers.base import TorchCall
+from archspec.resources import check_fits
+from archspec.spec import Spec
+from archspec.torch import modules
+
+TORCH_DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+}
+
+
+def instantiate(call: TorchCall) -> nn.Module:
+    """Construct the module a :class:`TorchCall` describes (the code generator prints the same call)."""
+    if call.callable.startswith("nn."):
+        factory = getattr(nn, call.callable[3:])
+    else:
+        factory = getattr(modules, call.callable)
+    module: nn.Module = factory(*call.args, **call.kwargs)
+    return module
+
+
+class SpecModule(nn.Module):
+    """The compiled model: one submodule per spec layer, run in topological order."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__()
+        graph = analysis.graph
+        self.spec_name = analysis.spec.name
+        self.input_shape = tuple(analysis.input_shape)
+        self.output_name = graph.output
+        self.plan: list[tuple[str, tuple[str, ...], str | None]] = []
+        for row in analysis.rows:
+            layer = graph.layers[row.name]
+            self.add_module(row.name, instantiate(layer.torch_call(row.input_shapes)))
+            self.plan.append((row.name, row.inputs, row.activation))
+        # After which step each tensor can be dropped, so forward holds only live tensors.
+        last_use: dict[str, int] = {}
+        for step, (_, srcs, _) in enumerate(self.plan):
+            for src in srcs:
+                last_use[src] = step
+        last_use[self.output_name] = len(self.plan)
+        self._drop_after: list[list[str]] = [[] for _ in self.plan]
+        for name, step in last_use.items():
+            if step < len(self.plan):
+                self._drop_after[step].append(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, torch.Tensor] = {INPUT: x}
+        for step, (name, srcs, activation) in enumerate(self.plan):
+            out = self._modules[name](*(values[s] for s in srcs))  # type: ignore[misc]
+            values[name] = modules.ACTIVATIONS[activation](out) if activation else out
+            for dead in self._drop_after[step]:
+                del values[dead]
+        return values[self.output_name]
+
+    def forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output by name, in graph order (for verification and ONNX naming)."""
+        values: dict[str, torch.Tensor] = {INPUT: x}
+        outputs: dict[str, torch.Tensor] = {}
+        for name, srcs, activation in self.plan:
+            out = self._modules[name](*(values[s] for s in srcs))  # type: ignore[misc]
+            values[name] = outputs[name] = modules.ACTIVATIONS[activation](out) if activation else out
+        return outputs
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec_name!r}, input={list(self.input_shape)}"
+
+
+def compile_spec(
+    spec: Spec,
+    seed: int | None = 0,
+    *,
+    analysis: Analysis | None = None,
+    max_params: int | None = None,
+    dtype: str | None = None,
+    **_: Any,
+) -> SpecModule:
+    """Build the module with weights drawn from ``seed`` (same seed, same weights), in eval mode.
+
+    Refuses (ResourceError) before allocating anything when the weights would
+    exceed ``max_params`` or the memory available now.
+    """
+    analysis = analysis or analyze(spec)
+    check_fits(analysis, max_params, dtype)
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        module = SpecModule(analysis)
+    module.to(TORCH_DTYPES[dtype or spec.input.dtype])
+    return module.eval()
