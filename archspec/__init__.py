@@ -55,7 +55,7 @@ def check(spec: SpecLike) -> tuple[Analysis, list[Diagnostic]]:
     return analysis, verify(analysis)
 
 
-def compile(spec: SpecLike, seed: int | None = 0, **kwargs: Any) -> torch.nn.Module:  # noqa: A001
+def compile(spec: SpecLike, seed: int | None = 0, **kwargs: Any) -> torch.nn.Module:
     """Build a PyTorch ``nn.Module`` from a spec (imports torch)."""
     from archspec.torch.build import compile_spec
 

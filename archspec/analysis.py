@@ -155,7 +155,9 @@ def analyze(spec: Spec, graph: Graph | None = None) -> Analysis:
     return Analysis(spec, graph, tuple(rows), totals)
 
 
-def _shape_diagnostic(spec: Spec, graph: Graph, layer: Layer, in_shapes: list[Shape], exc: ShapeError) -> Any:
+def _shape_diagnostic(
+    spec: Spec, graph: Graph, layer: Layer, in_shapes: list[Shape], exc: ShapeError
+) -> Any:
     i = graph.index[layer.name]
     path: tuple[str | int, ...] = ("layers", i)
     if exc.field and exc.field in layer.model_fields_set | {"type", "name"}:
@@ -163,7 +165,12 @@ def _shape_diagnostic(spec: Spec, graph: Graph, layer: Layer, in_shapes: list[Sh
     elif exc.field == "inputs" and layer.inputs is not None:
         path = (*path, "inputs")
     shown = ", ".join("×".join(map(str, s)) for s in in_shapes)
-    return diagnostic(spec, path, f"layer '{layer.name}' ({layer.type}) on input {shown}: {exc.message}", hint=exc.hint)
+    return diagnostic(
+        spec,
+        path,
+        f"layer '{layer.name}' ({layer.type}) on input {shown}: {exc.message}",
+        hint=exc.hint,
+    )
 
 
 def _peak_bytes(graph: Graph, rows: list[Row], input_bytes: int) -> int:

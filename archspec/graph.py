@@ -36,7 +36,9 @@ def build_graph(spec: Spec) -> Graph:
     errors: list[Diagnostic] = []
     for i, layer in enumerate(spec.layers):
         if layer.name in RESERVED_NAMES:
-            errors.append(diagnostic(spec, ("layers", i, "name"), f"'{layer.name}' is a reserved name"))
+            errors.append(
+                diagnostic(spec, ("layers", i, "name"), f"'{layer.name}' is a reserved name")
+            )
         elif layer.name in layers:
             first = index[layer.name]
             errors.append(
@@ -73,7 +75,11 @@ def build_graph(spec: Spec) -> Graph:
             )
         for j, src in enumerate(names):
             if src == layer.name:
-                errors.append(diagnostic(spec, ("layers", i, "inputs", j), f"layer '{layer.name}' reads itself"))
+                errors.append(
+                    diagnostic(
+                        spec, ("layers", i, "inputs", j), f"layer '{layer.name}' reads itself"
+                    )
+                )
             elif src != INPUT and src not in layers:
                 errors.append(
                     diagnostic(
@@ -84,7 +90,13 @@ def build_graph(spec: Spec) -> Graph:
                     )
                 )
             elif src in names[:j]:
-                errors.append(diagnostic(spec, ("layers", i, "inputs", j), f"layer '{layer.name}' lists '{src}' twice"))
+                errors.append(
+                    diagnostic(
+                        spec,
+                        ("layers", i, "inputs", j),
+                        f"layer '{layer.name}' lists '{src}' twice",
+                    )
+                )
             else:
                 g.add_edge(src, layer.name)
         inputs[layer.name] = list(names)
@@ -109,7 +121,13 @@ def build_graph(spec: Spec) -> Graph:
             ]
         )
 
-    order = [n for n in nx.lexicographical_topological_sort(g, key=lambda n: -1 if n == INPUT else index[n]) if n != INPUT]
+    order = [
+        n
+        for n in nx.lexicographical_topological_sort(
+            g, key=lambda n: -1 if n == INPUT else index[n]
+        )
+        if n != INPUT
+    ]
     output = spec.layers[-1].name
     warnings = []
     for name in order:

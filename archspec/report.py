@@ -18,9 +18,14 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def spec_json(file: str, analysis: Analysis | None, diagnostics: list[Diagnostic], strict: bool) -> dict[str, Any]:
+def spec_json(
+    file: str, analysis: Analysis | None, diagnostics: list[Diagnostic], strict: bool
+) -> dict[str, Any]:
     """The per-spec document of DESIGN.md's JSON contract (keys may be added, never renamed)."""
-    failed = any(d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING) for d in diagnostics)
+    failed = any(
+        d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)
+        for d in diagnostics
+    )
     doc: dict[str, Any] = {"file": file, "name": None, "ok": analysis is not None and not failed}
     if analysis is not None:
         spec = analysis.spec
@@ -56,21 +61,45 @@ COLUMNS = ("layer", "type", "output", "params", "connections", "MACs", "memory",
 def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
     """The per-layer cells shared by the terminal and Markdown tables."""
     show_buffers = analysis.totals.buffers > 0
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in analysis.rows:
         kind = r.type if not r.activation else f"{r.type}+{r.activation}"
         params = f"{r.params:,}"
         if show_buffers and r.buffers:
             params += f" (+{r.buffers:,} buf)"
-        rf = "×".join(map(str, r.field.size)) if r.field.size[0] != r.field.size[1] else str(r.field.size[0])
-        rows.append((r.name, kind, fmt_shape(r.output), params, f"{r.connections:,}", f"{r.macs:,}", human_bytes(r.output_bytes), rf))
+        rf = (
+            "×".join(map(str, r.field.size))
+            if r.field.size[0] != r.field.size[1]
+            else str(r.field.size[0])
+        )
+        rows.append(
+            (
+                r.name,
+                kind,
+                fmt_shape(r.output),
+                params,
+                f"{r.connections:,}",
+                f"{r.macs:,}",
+                human_bytes(r.output_bytes),
+                rf,
+            )
+        )
     return rows
 
 
 def totals_cells(analysis: Analysis) -> tuple[str, ...]:
     t = analysis.totals
     params = f"{t.params:,}" + (f" (+{t.buffers:,} buf)" if t.buffers else "")
-    return ("total", "", fmt_shape(analysis.output_shape), params, f"{t.connections:,}", f"{t.macs:,}", f"peak {human_bytes(t.peak_activation_bytes)}", "")
+    return (
+        "total",
+        "",
+        fmt_shape(analysis.output_shape),
+        params,
+        f"{t.connections:,}",
+        f"{t.macs:,}",
+        f"peak {human_bytes(t.peak_activation_bytes)}",
+        "",
+    )
 
 
 def summary_line(analysis: Analysis, diagnostics: list[Diagnostic]) -> str:
@@ -91,7 +120,14 @@ def summary_line(analysis: Analysis, diagnostics: list[Diagnostic]) -> str:
 
 def markdown_table(analysis: Analysis) -> str:
     head = "| " + " | ".join(COLUMNS) + " |"
-    align = "|" + "|".join("---:" if c in ("params", "connections", "MACs", "memory", "RF") else "---" for c in COLUMNS) + "|"
+    align = (
+        "|"
+        + "|".join(
+            "---:" if c in ("params", "connections", "MACs", "memory", "RF") else "---"
+            for c in COLUMNS
+        )
+        + "|"
+    )
     lines = [head, align]
     for cells in table_rows(analysis):
         lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")

@@ -21,7 +21,11 @@ def verify(analysis: Analysis) -> list[Diagnostic]:
         layer = analysis.graph.layers[row.name]
         if layer.expect is not None:
             actual = {"output": row.output, **{f: getattr(row, f) for f in _FIGURES}}
-            out.extend(_compare(analysis, ("layers", i, "expect"), f"layer '{row.name}'", layer.expect, actual))
+            out.extend(
+                _compare(
+                    analysis, ("layers", i, "expect"), f"layer '{row.name}'", layer.expect, actual
+                )
+            )
         for finding in layer.lint(row.input_shapes):
             path: tuple[str | int, ...] = ("layers", i)
             if finding.field:
@@ -44,7 +48,13 @@ def verify(analysis: Analysis) -> list[Diagnostic]:
     return out
 
 
-def _compare(analysis: Analysis, path: tuple[str | int, ...], who: str, expect: Expect, actual: dict[str, Any]) -> list[Diagnostic]:
+def _compare(
+    analysis: Analysis,
+    path: tuple[str | int, ...],
+    who: str,
+    expect: Expect,
+    actual: dict[str, Any],
+) -> list[Diagnostic]:
     found = []
     for key in ("output", *_FIGURES):
         want = getattr(expect, key)

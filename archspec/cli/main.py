@@ -41,7 +41,9 @@ def _command_modules() -> dict[str, ModuleType]:
 def build_parser() -> argparse.ArgumentParser:
     from archspec import __version__
 
-    parser = _Parser(prog="archspec", description="Compile and verify neural-network architecture specs.")
+    parser = _Parser(
+        prog="archspec", description="Compile and verify neural-network architecture specs."
+    )
     parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -59,7 +59,9 @@ class Softmax(Layer):
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
         if not -len(shape) <= self.axis < len(shape):
-            raise ShapeError(f"axis {self.axis} is out of range for a rank-{len(shape)} input", field="axis")
+            raise ShapeError(
+                f"axis {self.axis} is out of range for a rank-{len(shape)} input", field="axis"
+            )
         return shape
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:

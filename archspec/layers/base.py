@@ -72,7 +72,10 @@ class ReceptiveField:
         self, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)
     ) -> ReceptiveField:
         """r_out = r_in + (k−1)·d·j_in and j_out = j_in·s, on each axis."""
-        size = tuple(r + (k - 1) * d * j for r, k, d, j in zip(self.size, kernel, dilation, self.jump, strict=True))
+        size = tuple(
+            r + (k - 1) * d * j
+            for r, k, d, j in zip(self.size, kernel, dilation, self.jump, strict=True)
+        )
         jump = tuple(j * s for j, s in zip(self.jump, stride, strict=True))
         return ReceptiveField((size[0], size[1]), (jump[0], jump[1]))
 
@@ -113,10 +116,14 @@ class Layer(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    name: Name = Field(description="unique identifier; also the PyTorch submodule and ONNX value name")
+    name: Name = Field(
+        description="unique identifier; also the PyTorch submodule and ONNX value name"
+    )
     type: str
     inputs: list[Name] | None = Field(
-        None, min_length=1, description="earlier layers (or 'input') to read; default: the previous layer"
+        None,
+        min_length=1,
+        description="earlier layers (or 'input') to read; default: the previous layer",
     )
     expect: Expect | None = Field(None, description="published figures to verify")
 
@@ -132,7 +139,9 @@ class Layer(BaseModel):
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         return Counts()
 
-    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    def receptive_field(
+        self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
+    ) -> ReceptiveField:
         return max(fields, key=lambda f: f.size)
 
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
@@ -175,7 +184,9 @@ def require_rank(shape: Shape, rank: int, kind: str) -> None:
         raise ShapeError(f"{kind} needs {want}, got {dims}", field="type")
 
 
-def window_out(size: int, kernel: int, stride: int, pad_total: int, dilation: int, ceil: bool = False) -> int:
+def window_out(
+    size: int, kernel: int, stride: int, pad_total: int, dilation: int, ceil: bool = False
+) -> int:
     """PyTorch's output-size rule for a sliding window (conv and pooling)."""
     span = size + pad_total - dilation * (kernel - 1) - 1
     if span < 0:
@@ -237,7 +248,10 @@ def window_lint(
     AlexNet's 11×11/4 conv1 on a 224×224 input: one row and one column are
     read by no window. The hint names input sizes that would use every pixel.
     """
-    left = [unused_pixels(n, k, s, p, d) for n, k, s, p, d in zip(shape[1:], kernel, stride, pad_total, dilation, strict=True)]
+    left = [
+        unused_pixels(n, k, s, p, d)
+        for n, k, s, p, d in zip(shape[1:], kernel, stride, pad_total, dilation, strict=True)
+    ]
     if not any(left):
         return []
     parts = []

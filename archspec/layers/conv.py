@@ -88,7 +88,9 @@ class Conv2d(Layer):
             )
         if self.input_maps is not None:
             self._check_table(c_in)
-        h, w = spatial_out(shape, pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation))
+        h, w = spatial_out(
+            shape, pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
+        )
         return (self.out_channels, h, w)
 
     def _check_table(self, c_in: int) -> None:
@@ -102,7 +104,9 @@ class Conv2d(Layer):
             )
         for j, maps in enumerate(table):
             if not maps:
-                raise ShapeError(f"input_maps[{j}] is empty: output map {j} reads nothing", field="input_maps")
+                raise ShapeError(
+                    f"input_maps[{j}] is empty: output map {j} reads nothing", field="input_maps"
+                )
             if len(set(maps)) != len(maps):
                 raise ShapeError(f"input_maps[{j}] lists an input map twice", field="input_maps")
             bad = [m for m in maps if m >= c_in]
@@ -122,13 +126,17 @@ class Conv2d(Layer):
             macs=weights * positions,
         )
 
-    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    def receptive_field(
+        self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
+    ) -> ReceptiveField:
         return fields[0].through_window(pair(self.kernel), pair(self.stride), pair(self.dilation))
 
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
         if self.padding == "same":
             return []
-        return window_lint(shapes[0], pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation))
+        return window_lint(
+            shapes[0], pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
+        )
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         c_in = shapes[0][0]
@@ -147,4 +155,3 @@ class Conv2d(Layer):
             kw["bias"] = False
         callable_ = "MappedConv2d" if self.input_maps is not None else "nn.Conv2d"
         return TorchCall(callable_, (c_in, self.out_channels), kw)
-

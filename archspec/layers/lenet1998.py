@@ -51,7 +51,9 @@ class Subsample(Layer):
         kh, kw = pair(self.kernel)
         return Counts(params=2 * out[0], connections=(kh * kw + 1) * numel(out), macs=numel(out))
 
-    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    def receptive_field(
+        self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
+    ) -> ReceptiveField:
         return fields[0].through_window(pair(self.kernel), self._stride())
 
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
@@ -73,7 +75,9 @@ class RBF(Layer):
 
     type: Literal["rbf"]
     out_features: PositiveInt = Field(description="output units (classes)")
-    trainable: bool = Field(False, description="learn the centre vectors instead of keeping them fixed")
+    trainable: bool = Field(
+        False, description="learn the centre vectors instead of keeping them fixed"
+    )
 
     shape_rule = "[in] → [out_features]"
     count_rule = "buffers (or params if trainable) = in·out; connections = in·out; macs = in·out"
@@ -81,12 +85,20 @@ class RBF(Layer):
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
         if len(shape) != 1:
-            raise ShapeError(f"rbf needs a flat vector, got {'×'.join(map(str, shape))}; add a flatten layer", field="type")
+            raise ShapeError(
+                f"rbf needs a flat vector, got {'×'.join(map(str, shape))}; add a flatten layer",
+                field="type",
+            )
         return (self.out_features,)
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         n = shapes[0][0] * self.out_features
-        return Counts(params=n if self.trainable else 0, buffers=0 if self.trainable else n, connections=n, macs=n)
+        return Counts(
+            params=n if self.trainable else 0,
+            buffers=0 if self.trainable else n,
+            connections=n,
+            macs=n,
+        )
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {"trainable": True} if self.trainable else {}

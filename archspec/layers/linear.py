@@ -7,7 +7,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from archspec.layers.base import Activation, Counts, Layer, PositiveInt, Shape, ShapeError, TorchCall, numel
+from archspec.layers.base import (
+    Activation,
+    Counts,
+    Layer,
+    PositiveInt,
+    Shape,
+    ShapeError,
+    TorchCall,
+    numel,
+)
 
 
 class Linear(Layer):
@@ -19,7 +28,9 @@ class Linear(Layer):
     activation: Activation | None = Field(None, description="applied to the output")
 
     shape_rule = "[..., in] → [..., out_features]"
-    count_rule = "params = in·out + out; connections = (in + 1)·out; macs = in·out (times any leading axes)"
+    count_rule = (
+        "params = in·out + out; connections = (in + 1)·out; macs = in·out (times any leading axes)"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes

@@ -25,7 +25,9 @@ class LRN(Layer):
     beta: float = Field(0.75, ge=0, description="β")
     k: float = Field(1.0, gt=0, description="additive constant")
 
-    count_rule = "connections = size·C·H·W (each output reads size neighbouring maps); no params, no MACs"
+    count_rule = (
+        "connections = size·C·H·W (each output reads size neighbouring maps); no params, no MACs"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
@@ -37,4 +39,8 @@ class LRN(Layer):
         return Counts(connections=self.size * numel(out))
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
-        return TorchCall("nn.LocalResponseNorm", (self.size,), {"alpha": self.alpha, "beta": self.beta, "k": self.k})
+        return TorchCall(
+            "nn.LocalResponseNorm",
+            (self.size,),
+            {"alpha": self.alpha, "beta": self.beta, "k": self.k},
+        )

@@ -31,7 +31,9 @@ class _Pool2d(Layer):
 
     kernel: IntOrPair = Field(description="window size, int or [h, w]")
     stride: IntOrPair | None = Field(None, description="default: the kernel size")
-    padding: NonNegIntOrPair = Field(0, description="implicit padding on each side, at most half the window")
+    padding: NonNegIntOrPair = Field(
+        0, description="implicit padding on each side, at most half the window"
+    )
     ceil_mode: bool = Field(False, description="round the output size up, as PyTorch's ceil_mode")
 
     shape_rule = "H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 (⌈⌉ with ceil_mode, PyTorch's rule); channels unchanged"
@@ -63,14 +65,18 @@ class _Pool2d(Layer):
         kh, kw = pair(self.kernel)
         return Counts(connections=kh * kw * numel(out))
 
-    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    def receptive_field(
+        self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
+    ) -> ReceptiveField:
         return fields[0].through_window(pair(self.kernel), self._stride(), self._dilation())
 
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
         if self.ceil_mode:
             return []
         p = pair(self.padding)
-        return window_lint(shapes[0], pair(self.kernel), self._stride(), (2 * p[0], 2 * p[1]), self._dilation())
+        return window_lint(
+            shapes[0], pair(self.kernel), self._stride(), (2 * p[0], 2 * p[1]), self._dilation()
+        )
 
     def _torch_kwargs(self) -> dict[str, object]:
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
@@ -106,7 +112,9 @@ class AvgPool2d(_Pool2d):
     """Mean over each window (d2l's LeNet)."""
 
     type: Literal["avgpool2d"]
-    count_include_pad: bool = Field(True, description="count padded zeros in the mean, as PyTorch does by default")
+    count_include_pad: bool = Field(
+        True, description="count padded zeros in the mean, as PyTorch does by default"
+    )
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = self._torch_kwargs()
@@ -141,7 +149,9 @@ class AdaptiveAvgPool2d(Layer):
         cols = sum(_adaptive_windows(w_in, out[2]))
         return Counts(connections=c * rows * cols)
 
-    def receptive_field(self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    def receptive_field(
+        self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
+    ) -> ReceptiveField:
         """The widest window and the floor stride: exact when the sizes divide, an upper bound otherwise."""
         _, h_in, w_in = shapes[0]
         h, w = pair(self.output_size)

@@ -47,10 +47,14 @@ class Concat(Layer):
         first = shapes[0]
         rank = len(first)
         if not -rank <= self.axis < rank:
-            raise ShapeError(f"axis {self.axis} is out of range for rank-{rank} inputs", field="axis")
+            raise ShapeError(
+                f"axis {self.axis} is out of range for rank-{rank} inputs", field="axis"
+            )
         axis = self.axis % rank
         for other in shapes[1:]:
-            if len(other) != rank or any(a != b for i, (a, b) in enumerate(zip(first, other)) if i != axis):
+            if len(other) != rank or any(
+                a != b for i, (a, b) in enumerate(zip(first, other, strict=True)) if i != axis
+            ):
                 raise ShapeError(
                     f"cannot concatenate {fmt_shape(first)} and {fmt_shape(other)} along axis {self.axis}: "
                     "all other axes must match",

@@ -37,14 +37,25 @@ def validate(doc: Document) -> Spec:
     return spec
 
 
-def _fail(doc: Document, message: str, path: PathKey, *, key: bool = False, hint: str | None = None) -> SpecError:
-    return SpecError([Diagnostic(Severity.ERROR, Kind.INPUT, message, doc.file, doc.position(path, key=key), hint)])
+def _fail(
+    doc: Document, message: str, path: PathKey, *, key: bool = False, hint: str | None = None
+) -> SpecError:
+    return SpecError(
+        [
+            Diagnostic(
+                Severity.ERROR, Kind.INPUT, message, doc.file, doc.position(path, key=key), hint
+            )
+        ]
+    )
 
 
 def _check_version(doc: Document, data: dict[Any, Any]) -> None:
     if "archspec" not in data:
         raise _fail(
-            doc, f"missing the version key; a spec starts with 'archspec: {SPEC_VERSION}'", (), hint=None
+            doc,
+            f"missing the version key; a spec starts with 'archspec: {SPEC_VERSION}'",
+            (),
+            hint=None,
         )
     version = data["archspec"]
     if isinstance(version, int) and not isinstance(version, bool) and version > SPEC_VERSION:
@@ -55,7 +66,11 @@ def _check_version(doc: Document, data: dict[Any, Any]) -> None:
             ("archspec",),
         )
     if version != SPEC_VERSION or isinstance(version, bool):
-        raise _fail(doc, f"unknown spec version {version!r}; this archspec reads 'archspec: {SPEC_VERSION}'", ("archspec",))
+        raise _fail(
+            doc,
+            f"unknown spec version {version!r}; this archspec reads 'archspec: {SPEC_VERSION}'",
+            ("archspec",),
+        )
 
 
 def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathKey, bool]:
@@ -66,12 +81,12 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathKey, bool]:
     path: list[str | int] = []
     node = data
     for seg in loc:
-        if isinstance(node, dict) and seg in node:
-            path.append(seg)
-            node = node[seg]
-        elif isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):
-            path.append(seg)
-            node = node[seg]
+        in_dict = isinstance(node, dict) and seg in node
+        in_list = isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)
+        if not (in_dict or in_list):
+            continue  # a union branch label, not part of the data
+        node = node[seg]
+        path.append(seg)
     return tuple(path), bool(path) and path[-1] == loc[-1]
 
 
@@ -90,9 +105,22 @@ def _schema_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]
         path, _ = _data_path(doc.data, loc)
         if err["type"] in ("extra_forbidden", "missing"):
             path = (*path, loc[-1]) if path[-1:] != (loc[-1],) else path
-        groups.setdefault((path, err["type"] if err["type"] in ("extra_forbidden", "missing") else ""), []).append(err)
+        elif err["type"] == "union_tag_invalid":
+            path = (*path, "type")
+        groups.setdefault(
+            (path, err["type"] if err["type"] in ("extra_forbidden", "missing") else ""), []
+        ).append(err)
+    # A misspelt required key is both unknown and missing; the did-you-mean line says it all.
+    suggested = {
+        (*path[:-1], name)
+        for path, special in groups
+        if special == "extra_forbidden"
+        and (name := _closest(str(path[-1]), _allowed_keys(doc.data, path[:-1])))
+    }
     diagnostics: list[Diagnostic] = []
     for (path, special), errs in groups.items():
+        if special == "missing" and path in suggested:
+            continue
         message, hint, key = _describe(doc, path, special, errs)
         pos = doc.position(path, key=key)
         diagnostics.append(Diagnostic(Severity.ERROR, Kind.INPUT, message, doc.file, pos, hint))
@@ -100,7 +128,9 @@ def _schema_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]
     return diagnostics
 
 
-def _describe(doc: Document, path: PathKey, special: str, errs: list[Any]) -> tuple[str, str | None, bool]:
+def _describe(
+    doc: Document, path: PathKey, special: str, errs: list[Any]
+) -> tuple[str, str | None, bool]:
     where = _dotted(path)
     err = errs[0]
     if special == "extra_forbidden":
@@ -110,10 +140,16 @@ def _describe(doc: Document, path: PathKey, special: str, errs: list[Any]) -> tu
         return f"{where}: required key '{path[-1]}' is missing", None, False
     if err["type"] == "union_tag_invalid":
         tag = err["ctx"]["tag"]
-        hint = did_you_mean(str(tag), LAYER_KINDS) or f"known types: {', '.join(sorted(LAYER_KINDS))}"
-        return f"{where}.type: unknown layer type '{tag}'", hint, False
+        hint = (
+            did_you_mean(str(tag), LAYER_KINDS) or f"known types: {', '.join(sorted(LAYER_KINDS))}"
+        )
+        return f"{where}: unknown layer type '{tag}'", hint, False
     if err["type"] == "union_tag_not_found":
-        return f"{where}: layer has no 'type'", f"known types: {', '.join(sorted(LAYER_KINDS))}", False
+        return (
+            f"{where}: layer has no 'type'",
+            f"known types: {', '.join(sorted(LAYER_KINDS))}",
+            False,
+        )
     got = err.get("input")
     if err["type"] == "string_pattern_mismatch":
         rule = "letters, digits and _ (not starting with a digit)"
@@ -130,6 +166,11 @@ def _describe(doc: Document, path: PathKey, special: str, errs: list[Any]) -> tu
     if len(shown) > 40:
         shown = shown[:37] + "..."
     return f"{where}: expected {' or '.join(wants)}, got {shown}", None, False
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    hint = did_you_mean(word, choices)
+    return hint.split("'")[1] if hint else None
 
 
 def _allowed_keys(data: Any, path: PathKey) -> list[str]:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Why a diagnostic exists; decides the exit code (2 for INPUT, 1 for the others)."""
 
     INPUT = "input"  # the spec cannot be used: unreadable, bad YAML, schema or shape error

@@ -53,7 +53,9 @@ class Document:
         return self.values.get((), Position(1, 1))
 
 
-def _error(file: str, message: str, pos: Position | None = None, hint: str | None = None) -> SpecError:
+def _error(
+    file: str, message: str, pos: Position | None = None, hint: str | None = None
+) -> SpecError:
     return SpecError([Diagnostic(Severity.ERROR, Kind.INPUT, message, file, pos, hint)])
 
 
@@ -120,7 +122,9 @@ def parse_document(text: str, file: str = "<string>") -> Document:
     except yaml.YAMLError as exc:
         raise _error(file, f"invalid YAML: {exc}") from None
     except RecursionError:
-        raise _error(file, f"YAML nesting is deeper than {MAX_DEPTH} levels", Position(1, 1)) from None
+        raise _error(
+            file, f"YAML nesting is deeper than {MAX_DEPTH} levels", Position(1, 1)
+        ) from None
     if node is None:
         raise _error(file, "file is empty; a spec starts with 'archspec: 1'", Position(1, 1))
     _check_size(file, node)

@@ -7,7 +7,7 @@ JSON Schema that editors use.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -16,10 +16,10 @@ from archspec.layers.base import Expect, Layer, PositiveInt, SpecName
 
 SPEC_VERSION = 1
 
-AnyLayer = Annotated[
-    Union[tuple(LAYER_KINDS.values())],  # type: ignore[valid-type]  # noqa: UP007
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    AnyLayer = Layer
+else:
+    AnyLayer = Annotated[Union[tuple(LAYER_KINDS.values())], Field(discriminator="type")]  # noqa: UP007
 
 
 class InputSpec(BaseModel):
@@ -27,8 +27,12 @@ class InputSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    shape: list[PositiveInt] = Field(min_length=1, max_length=8, description="per-sample shape, channels first")
-    dtype: Literal["float32", "float16", "bfloat16", "float64"] = Field("float32", description="element type")
+    shape: list[PositiveInt] = Field(
+        min_length=1, max_length=8, description="per-sample shape, channels first"
+    )
+    dtype: Literal["float32", "float16", "bfloat16", "float64"] = Field(
+        "float32", description="element type"
+    )
 
 
 class Spec(BaseModel):
@@ -40,8 +44,13 @@ class Spec(BaseModel):
     name: SpecName = Field(description="identifier of this model variant (letters, digits, _ . -)")
     title: str | None = Field(None, description="human-readable name")
     source: str | None = Field(None, description="where the architecture and its figures come from")
-    input: InputSpec
-    layers: list[AnyLayer] = Field(min_length=1)  # type: ignore[valid-type]
+    input: InputSpec = Field(
+        description="one sample's shape and element type; the batch is implicit"
+    )
+    layers: list[AnyLayer] = Field(
+        min_length=1,
+        description="the layers in order; each reads the previous one unless it names inputs",
+    )
     expect: Expect | None = Field(None, description="published whole-model figures")
 
     # The YAML document this spec came from (positions for diagnostics); None when built in Python.
@@ -57,8 +66,16 @@ class Spec(BaseModel):
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of spec version 1, for editors (yaml-language-server)."""
-    schema = Spec.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://archspec.dev/schema/spec-v1.json"
-    return schema
+    """The JSON Schema of spec version 1, for editors (yaml-language-server) and validators.
+
+    Generated from the same pydantic models that validate specs, so the two
+    cannot disagree; the header keys come first so the file reads top-down.
+    """
+    body = Spec.model_json_schema()
+    body.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://archspec.dev/schema/spec-v1.json",
+        "title": f"archspec spec, version {SPEC_VERSION}",
+        **body,
+    }

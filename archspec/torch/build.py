@@ -62,10 +62,15 @@ class SpecModule(nn.Module):
             if step < len(self.plan):
                 self._drop_after[step].append(name)
 
+    def _layer(self, name: str) -> nn.Module:
+        layer = self._modules[name]
+        assert layer is not None
+        return layer
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[str, torch.Tensor] = {INPUT: x}
         for step, (name, srcs, activation) in enumerate(self.plan):
-            out = self._modules[name](*(values[s] for s in srcs))  # type: ignore[misc]
+            out = self._layer(name)(*(values[s] for s in srcs))
             values[name] = modules.ACTIVATIONS[activation](out) if activation else out
             for dead in self._drop_after[step]:
                 del values[dead]
@@ -76,8 +81,10 @@ class SpecModule(nn.Module):
         values: dict[str, torch.Tensor] = {INPUT: x}
         outputs: dict[str, torch.Tensor] = {}
         for name, srcs, activation in self.plan:
-            out = self._modules[name](*(values[s] for s in srcs))  # type: ignore[misc]
-            values[name] = outputs[name] = modules.ACTIVATIONS[activation](out) if activation else out
+            out = self._layer(name)(*(values[s] for s in srcs))
+            values[name] = outputs[name] = (
+                modules.ACTIVATIONS[activation](out) if activation else out
+            )
         return outputs
 
     def extra_repr(self) -> str:

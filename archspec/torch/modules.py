@@ -8,6 +8,7 @@ each one must stand alone: it may use only ``torch``, ``nn``, ``F`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,12 @@ class Subsample(nn.Module):
     uniformly in ±2.4/F with F the window's fan-in (the paper's rule).
     """
 
-    def __init__(self, channels: int, kernel_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int | tuple[int, int] = 2,
+        stride: int | tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
@@ -83,7 +89,7 @@ class MappedConv2d(nn.Module):
         fan_in = [len(maps) * kh * kw for maps in self.input_maps]
         with torch.no_grad():
             start = 0
-            for n_maps, fan in zip((len(m) for m in self.input_maps), fan_in):
+            for n_maps, fan in zip((len(m) for m in self.input_maps), fan_in, strict=True):
                 bound = 1.0 / math.sqrt(fan)
                 self.weight[start : start + n_maps].uniform_(-bound, bound)
                 start += n_maps
@@ -143,7 +149,7 @@ class Add(nn.Module):
 
 
 # The ``activation:`` shorthand, applied in forward without adding state.
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,

@@ -17,7 +17,9 @@ HELP = "compute and verify every layer's shape, parameters, connections, MACs, m
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or directories of *.yaml specs")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="spec files, or directories of *.yaml specs"
+    )
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.add_argument("--strict", action="store_true", help="treat warnings as failures (exit 1)")
 
@@ -79,5 +81,3 @@ def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) 
             out.print()
         for d in diags:
             print(d.render(), file=sys.stderr)
-
-
