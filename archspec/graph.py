@@ -105,29 +105,23 @@ def build_graph(spec: Spec) -> Graph:
         raise SpecError(errors)
 
     try:
-        cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
-        cycle = None
-    if cycle:
-        names = [u for u, _ in cycle]
-        where = min(names, key=lambda n: index[n])
+        order = [
+            n
+            for n in nx.lexicographical_topological_sort(g, key=lambda n: -1 if n == INPUT else index[n])
+            if n != INPUT
+        ]
+    except nx.NetworkXUnfeasible:
+        cycle = [u for u, _ in nx.find_cycle(g)]
+        where = min(cycle, key=lambda n: index[n])
         raise SpecError(
             [
                 diagnostic(
                     spec,
                     ("layers", index[where], "inputs"),
-                    f"the layers form a cycle: {' → '.join([*names, names[0]])}",
+                    f"the layers form a cycle: {' → '.join([*cycle, cycle[0]])}",
                 )
             ]
-        )
-
-    order = [
-        n
-        for n in nx.lexicographical_topological_sort(
-            g, key=lambda n: -1 if n == INPUT else index[n]
-        )
-        if n != INPUT
-    ]
+        ) from None
     output = spec.layers[-1].name
     warnings = []
     for name in order:

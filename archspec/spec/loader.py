@@ -11,7 +11,8 @@ with the expansion, which is what defeats alias bombs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +26,68 @@ MAX_NODES = 500_000  # after alias expansion
 
 PathKey = tuple[str | int, ...]
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader with implicit-tag resolution memoised.
+
+    Resolving a plain scalar's tag runs regexes in Python for every value
+    even under libyaml; a spec repeats the same few words and numbers
+    thousands of times, so a per-load cache removes most of that work.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is not yaml.ScalarNode:
+            return str(super().resolve(kind, value, implicit))
+        try:
+            return self._resolved[value, implicit]
+        except KeyError:
+            tag = self._resolved[value, implicit] = str(super().resolve(kind, value, implicit))
+            return tag
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null")}
 
 
 @dataclass
 class Document:
-    """Plain data from a YAML file plus the position of every value and mapping key."""
+    """Plain data from a YAML file, plus its node tree for positions.
+
+    Positions are looked up in the node tree only when a diagnostic needs
+    one, so loading costs nothing per value beyond the data itself.
+    """
 
     file: str
     data: Any
-    values: dict[PathKey, Position] = field(default_factory=dict)
-    keys: dict[PathKey, Position] = field(default_factory=dict)
+    root: yaml.Node | None = None
     text: str = ""
 
     def position(self, path: PathKey, *, key: bool = False) -> Position | None:
-        """The position of ``path``, or of its nearest ancestor that has one."""
-        table = self.keys if key else self.values
-        p = tuple(path)
-        while p:
-            if p in table:
-                return table[p]
-            if key and p in self.values:
-                return self.values[p]
-            p = p[:-1]
-        return self.values.get((), Position(1, 1))
+        """The position of the value at ``path`` (or of its key), else of its nearest ancestor."""
+        node = self.root
+        if node is None:
+            return None
+        found = _pos(node)
+        for i, seg in enumerate(path):
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if str(key_node.value) == str(seg):
+                        if key and i == len(path) - 1:
+                            return _pos(key_node)
+                        child = value_node
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(seg, int) and 0 <= seg < len(node.value):
+                child = node.value[seg]
+            if child is None:
+                break
+            node = child
+            found = _pos(node)
+        return found
 
 
 def _error(
@@ -127,8 +164,9 @@ def parse_document(text: str, file: str = "<string>") -> Document:
         ) from None
     if node is None:
         raise _error(file, "file is empty; a spec starts with 'archspec: 1'", Position(1, 1))
-    _check_size(file, node)
-    doc = Document(file=file, data=None, text=text)
+    if "*" in text:  # only aliases can make the document bigger than the file
+        _check_size(file, node)
+    doc = Document(file=file, data=None, root=node, text=text)
     doc.data = _Converter(doc).convert(node, ())
     return doc
 
@@ -178,13 +216,38 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+_SLOW = object()
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
+def _fast_scalar(node: yaml.ScalarNode) -> Any:
+    """The common scalar forms without PyYAML's general constructor (which dominates load time).
+
+    Anything unusual (0x1F, 1_000, .inf, yes/no) returns _SLOW and goes to PyYAML.
+    """
+    tag, value = node.tag, node.value
+    if tag == f"{_STD}str":
+        return value
+    if tag == f"{_STD}int" and _PLAIN_INT.fullmatch(value):
+        return int(value)
+    if tag == f"{_STD}float" and _PLAIN_FLOAT.fullmatch(value):
+        return float(value)
+    if tag == f"{_STD}bool" and value in ("true", "false"):
+        return value == "true"
+    if tag == f"{_STD}null":
+        return None
+    return _SLOW
+
+
 class _Converter:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.constructor = yaml.constructor.SafeConstructor()
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
-        self.doc.values[path] = _pos(node)
+        if len(path) > MAX_DEPTH:
+            raise _error(self.doc.file, f"YAML nesting is deeper than {MAX_DEPTH} levels", _pos(node))
         if isinstance(node, yaml.MappingNode):
             self._check_tag(node, f"{_STD}map")
             out: dict[Any, Any] = {}
@@ -194,9 +257,7 @@ class _Converter:
                     raise _error(self.doc.file, "mapping keys must be plain words", _pos(key_node))
                 if key in out:
                     raise _error(self.doc.file, f"duplicate key '{key}'", _pos(key_node))
-                child = (*path, key if isinstance(key, str) else str(key))
-                self.doc.keys[child] = _pos(key_node)
-                out[key] = self.convert(value_node, child)
+                out[key] = self.convert(value_node, (*path, str(key)))
             return out
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, f"{_STD}seq")
@@ -210,6 +271,9 @@ class _Converter:
             return self.convert(node, path)
         if node.tag not in _SCALAR_TAGS:
             self._check_tag(node, None)
+        fast = _fast_scalar(node)
+        if fast is not _SLOW:
+            return fast
         try:
             return self.constructor.yaml_constructors[node.tag](self.constructor, node)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:

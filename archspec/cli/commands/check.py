@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from archspec.analysis import Analysis, analyze
-from archspec.report import markdown_table, rich_table, spec_json, summary_line
+from archspec.report import (
+    RICH_MAX_ROWS,
+    markdown_table,
+    plain_table,
+    rich_table,
+    spec_json,
+    summary_line,
+)
 from archspec.spec import load
 from archspec.spec.diagnostics import Diagnostic, SpecError, exit_code
 from archspec.verify import verify
@@ -54,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     code = max(exit_code(diags, args.strict) for _, _, diags in results)
     if args.format == "json":
         doc = {"specs": [spec_json(f, a, d, args.strict) for f, a, d in results]}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        # Pretty for people at a terminal; compact (and ~5× faster to encode) for programs.
+        indent = 2 if sys.stdout.isatty() else None
+        sys.stdout.write(json.dumps(doc, indent=indent) + "\n")
         return code
     if args.format == "markdown":
         for f, analysis, diags in results:
@@ -76,7 +85,10 @@ def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) 
     out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     for _, analysis, diags in results:
         if analysis is not None:
-            out.print(rich_table(analysis))
+            if len(analysis.rows) > RICH_MAX_ROWS:
+                out.print(plain_table(analysis), markup=False, highlight=False, soft_wrap=True)
+            else:
+                out.print(rich_table(analysis))
             out.print(summary_line(analysis, diags), soft_wrap=True)
             out.print()
         for d in diags:
