@@ -16,6 +16,9 @@ from archspec.spec import Spec, diagnostic
 from archspec.spec.diagnostics import Diagnostic, Kind, Severity, SpecError, did_you_mean
 
 INPUT = "input"
+# did_you_mean compares a name with every layer's: hint only the first few dangling
+# inputs, so a spec with thousands of them stays linear.
+MAX_HINTS = 10
 
 
 @dataclass
@@ -59,6 +62,7 @@ def build_graph(spec: Spec) -> Graph:
     g.add_nodes_from(layers)
     inputs: dict[str, list[str]] = {}
     previous = INPUT
+    hints = 0
     for i, layer in enumerate(spec.layers):
         names = layer.inputs if layer.inputs is not None else [previous]
         lo, hi = layer.arity
@@ -73,6 +77,7 @@ def build_graph(spec: Spec) -> Graph:
                     hint="name them with inputs: [a, b]" if layer.inputs is None else None,
                 )
             )
+        seen: set[str] = set()
         for j, src in enumerate(names):
             if src == layer.name:
                 errors.append(
@@ -81,15 +86,16 @@ def build_graph(spec: Spec) -> Graph:
                     )
                 )
             elif src != INPUT and src not in layers:
+                hints += 1
                 errors.append(
                     diagnostic(
                         spec,
                         ("layers", i, "inputs", j),
                         f"layer '{layer.name}' reads '{src}', which is not a layer",
-                        hint=did_you_mean(src, [INPUT, *layers]),
+                        hint=did_you_mean(src, [INPUT, *layers]) if hints <= MAX_HINTS else None,
                     )
                 )
-            elif src in names[:j]:
+            elif src in seen:
                 errors.append(
                     diagnostic(
                         spec,
@@ -99,6 +105,7 @@ def build_graph(spec: Spec) -> Graph:
                 )
             else:
                 g.add_edge(src, layer.name)
+            seen.add(src)
         inputs[layer.name] = list(names)
         previous = layer.name
     if errors:
@@ -107,7 +114,9 @@ def build_graph(spec: Spec) -> Graph:
     try:
         order = [
             n
-            for n in nx.lexicographical_topological_sort(g, key=lambda n: -1 if n == INPUT else index[n])
+            for n in nx.lexicographical_topological_sort(
+                g, key=lambda n: -1 if n == INPUT else index[n]
+            )
             if n != INPUT
         ]
     except nx.NetworkXUnfeasible:

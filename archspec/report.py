@@ -107,7 +107,11 @@ def summary_line(analysis: Analysis, diagnostics: list[Diagnostic]) -> str:
     n_expect = count_expectations(analysis)
     failed = sum(1 for d in diagnostics if d.kind is Kind.EXPECT)
     warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
-    status = f"{n_expect - failed}/{n_expect} expectations hold" if n_expect else "no expectations to verify"
+    status = (
+        f"{n_expect - failed}/{n_expect} expectations hold"
+        if n_expect
+        else "no expectations to verify"
+    )
     if warnings:
         status += f", {warnings} warning{'s' if warnings > 1 else ''}"
     return (
@@ -162,10 +166,15 @@ def plain_table(analysis: Analysis) -> str:
     """The same cells as :func:`rich_table`, aligned in plain text, for very long models."""
     rows = [COLUMNS, *table_rows(analysis), totals_cells(analysis)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    numeric = {i for i, c in enumerate(COLUMNS) if c in ("params", "connections", "MACs", "memory", "RF")}
+    numeric = {
+        i for i, c in enumerate(COLUMNS) if c in ("params", "connections", "MACs", "memory", "RF")
+    }
     lines = []
     for n, r in enumerate(rows):
-        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
         if n == 0 or n == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))

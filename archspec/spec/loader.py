@@ -29,7 +29,7 @@ PathKey = tuple[str | int, ...]
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):
     """The safe loader with implicit-tag resolution memoised.
 
     Resolving a plain scalar's tag runs regexes in Python for every value
@@ -49,6 +49,8 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         except KeyError:
             tag = self._resolved[value, implicit] = str(super().resolve(kind, value, implicit))
             return tag
+
+
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null")}
 
@@ -81,7 +83,11 @@ class Document:
                             return _pos(key_node)
                         child = value_node
                         break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(seg, int) and 0 <= seg < len(node.value):
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(seg, int)
+                and 0 <= seg < len(node.value)
+            ):
                 child = node.value[seg]
             if child is None:
                 break
@@ -150,6 +156,7 @@ def parse_document(text: str, file: str = "<string>") -> Document:
         line = text[: text.index("\x00")].count("\n") + 1
         raise _error(file, "file contains a NUL byte; specs are YAML text", Position(line, 1))
     try:
+        _check_depth(file, text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -169,6 +176,22 @@ def parse_document(text: str, file: str = "<string>") -> Document:
     doc = Document(file=file, data=None, root=node, text=text)
     doc.data = _Converter(doc).convert(node, ())
     return doc
+
+
+def _check_depth(file: str, text: str) -> None:
+    """Refuse deep nesting before composing: libyaml's composer recurses in C, and
+    some 50,000 nested ``[`` overflow the C stack (a segfault, not a RecursionError).
+    The event parser keeps its own stack, so this scan is safe at any depth."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                pos = Position(mark.line + 1, mark.column + 1) if mark else None
+                raise _error(file, f"YAML nesting is deeper than {MAX_DEPTH} levels", pos)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _check_size(file: str, root: yaml.Node) -> None:
@@ -218,7 +241,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 _SLOW = object()
 _PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+")
+_PLAIN_FLOAT = re.compile(
+    r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+)
 
 
 def _fast_scalar(node: yaml.ScalarNode) -> Any:
@@ -247,7 +272,9 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
         if len(path) > MAX_DEPTH:
-            raise _error(self.doc.file, f"YAML nesting is deeper than {MAX_DEPTH} levels", _pos(node))
+            raise _error(
+                self.doc.file, f"YAML nesting is deeper than {MAX_DEPTH} levels", _pos(node)
+            )
         if isinstance(node, yaml.MappingNode):
             self._check_tag(node, f"{_STD}map")
             out: dict[Any, Any] = {}
