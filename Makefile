@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch would pull a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench-check clean
+.PHONY: setup demo test lint docs bench-check clean
 
 $(BIN)/archspec: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: setup
 	$(BIN)/ruff check archspec tests examples scripts
 	$(BIN)/ruff format --check archspec tests examples scripts
 	$(BIN)/mypy
+
+docs: setup
+	$(BIN)/python scripts/gen_docs.py
 
 bench-check: setup
 	$(BIN)/python scripts/bench_check.py
