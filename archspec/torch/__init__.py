@@ -1,4 +1,6 @@
 """PyTorch backend: build an ``nn.Module`` from a spec, or generate its source.
 
-Importing this package imports torch; nothing on the ``archspec check`` path does.
+``build``, ``modules`` and ``verify`` import torch; ``codegen`` and ``names``
+do not (they only read and emit text), and neither does this package, so
+``archspec check`` and ``archspec codegen`` run without torch.
 """

@@ -18,6 +18,7 @@ from archspec.layers.base import TorchCall
 from archspec.resources import check_fits
 from archspec.spec import Spec
 from archspec.torch import modules
+from archspec.torch.names import check_layer_names
 
 TORCH_DTYPES = {
     "float32": torch.float32,
@@ -103,13 +104,18 @@ def compile_spec(
     """Build the module with weights drawn from ``seed`` (same seed, same weights), in eval mode.
 
     Refuses (ResourceError) before allocating anything when the weights would
-    exceed ``max_params`` or the memory available now.
+    exceed ``max_params`` or the memory available now, and (SpecError) a layer
+    name that nn.Module already uses as an attribute.
     """
     analysis = analysis or analyze(spec)
-    check_fits(analysis, max_params, dtype)
+    check_layer_names(spec, extra=dir(SpecModule))
+    target = dtype or spec.input.dtype
+    # Weights are drawn in float32 (float64 stays float64) and cast afterwards, so
+    # the float32 copy is what must fit, even for a float16 spec.
+    check_fits(analysis, max_params, "float64" if target == "float64" else "float32")
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
         module = SpecModule(analysis)
-    module.to(TORCH_DTYPES[dtype or spec.input.dtype])
+    module.to(TORCH_DTYPES[target])
     return module.eval()

@@ -86,15 +86,16 @@ class MappedConv2d(nn.Module):
         self._slots = [j * in_channels + i for j, maps in enumerate(self.input_maps) for i in maps]
         self.weight = nn.Parameter(torch.empty(len(self._slots), kh, kw))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        fan_in = [len(maps) * kh * kw for maps in self.input_maps]
+        # nn.Conv2d's default rule, U(±1/√fan_in) for weights and bias, with each
+        # output map's own fan-in: C3's 3-map units get wider bounds than its 6-map one.
         with torch.no_grad():
             start = 0
-            for n_maps, fan in zip((len(m) for m in self.input_maps), fan_in, strict=True):
-                bound = 1.0 / math.sqrt(fan)
-                self.weight[start : start + n_maps].uniform_(-bound, bound)
-                start += n_maps
-            if self.bias is not None:
-                self.bias.uniform_(-1.0 / math.sqrt(min(fan_in)), 1.0 / math.sqrt(min(fan_in)))
+            for j, maps in enumerate(self.input_maps):
+                bound = 1.0 / math.sqrt(len(maps) * kh * kw)
+                self.weight[start : start + len(maps)].uniform_(-bound, bound)
+                if self.bias is not None:
+                    self.bias[j].uniform_(-bound, bound)
+                start += len(maps)
 
     def dense_weight(self) -> torch.Tensor:
         kh, kw = self.weight.shape[1:]

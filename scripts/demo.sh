@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on the shipped specs: check, compile (verified), generate source,
+# export to ONNX, run on ONNX Runtime (verified against PyTorch) and benchmark.
+# `make demo` runs it after setting up .venv. Outputs go to $ARCHSPEC_OUT (default out/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${ARCHSPEC_OUT:-out}
+mkdir -p "$out"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "check: every layer's figures, and the sources' published figures"
+archspec check specs/
+
+for spec in specs/*.yaml; do
+  name=$(basename "$spec" .yaml)
+  step "$name: compile --verify, codegen, export, run --verify"
+  archspec compile "$spec" --seed 0 --verify -o "$out/$name.safetensors"
+  archspec codegen "$spec" -o "$out/$name.py"
+  archspec export "$spec" --weights "$out/$name.safetensors" -o "$out/$name.onnx"
+  archspec run "$out/$name.onnx" --spec "$spec" --weights "$out/$name.safetensors" \
+    --batch 4 --provider auto --verify --top-k 3
+done
+
+step "bench: ONNX Runtime against PyTorch eager, batch 1 and 8"
+archspec bench specs/*.yaml --batch 1,8 --provider auto --baseline torch \
+  -o "$out/bench.json" --plot "$out/bench.png"
+
+step "done: outputs in $out/"
+ls -l "$out"
