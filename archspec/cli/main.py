@@ -18,6 +18,7 @@ from typing import NoReturn
 from archspec.cli import commands
 from archspec.io import OutputError
 from archspec.resources import ResourceError
+from archspec.runtime import RuntimeInputError
 from archspec.spec.diagnostics import SpecError
 
 ORDER = ("check", "compile", "codegen", "export", "run", "bench", "schema", "doc", "graph")
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for d in exc.diagnostics:
             print(d.render(), file=sys.stderr)
         return 2
-    except (OutputError, ResourceError) as exc:
+    except (OutputError, ResourceError, RuntimeInputError) as exc:
         print(f"archspec: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

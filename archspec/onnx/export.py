@@ -1,0 +1,475 @@
+"""Export a spec's compiled module to ONNX, every layer's output a named value.
+
+Why the dynamo exporter (``torch.onnx.export(..., dynamo=True)``): on
+AlexNet it emits 40 nodes where the TorchScript exporter emits 148 — the
+latter expands each LRN into ``If``/``ConstantOfShape``/``Shape``/``Gather``
+chains — and it is the maintained exporter (TorchScript's is deprecated). It
+costs about 5 s more CPU per process, mostly fixed start-up (docs/onnx.md has
+the measurements). It needs opset 18 or newer for the LRN specs: its 18→17
+version converter has no adapter for ``Pad``.
+
+How the layer names get into the graph: a wrapper's ``forward`` returns
+every layer's output (:meth:`SpecModule.forward_layers`), so each one is a
+graph output the exporter must keep; :mod:`archspec.onnx.names` then gives
+them their layer names and demotes all but the model's output to
+intermediate values. ONNX Runtime therefore runs exactly the model graph,
+while ``with_outputs`` can still expose any layer for verification.
+
+A failure anywhere leaves no file: the model is built and shape-checked in
+memory, written to a temporary file through :func:`archspec.io.atomic_path`,
+checked there with ``onnx.checker``, and only then renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archspec.analysis import Analysis, analyze
+from archspec.io import OutputError, atomic_path
+from archspec.onnx import model as meta
+from archspec.onnx.names import PLACEHOLDER, cast_layer_values, name_layer_values
+from archspec.onnx.shapes import check_shapes
+from archspec.runtime import RuntimeInputError
+from archspec.runtime.providers import captured_output, one_line
+from archspec.spec import Spec
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+    from archspec.torch.build import SpecModule
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 17
+WRAPPER_ATTR = "model"
+# onnx.TensorProto element types of the spec dtypes (literal, to keep onnx unimported here)
+ONNX_DTYPES = {"float32": 1, "float16": 10, "float64": 11, "bfloat16": 16}
+
+
+class ExportError(RuntimeInputError):
+    """The spec cannot be exported as asked (an unreachable opset, an exporter failure)."""
+
+
+class WeightsError(RuntimeInputError):
+    """A weights file that cannot be read, or whose tensors do not fit the spec's module."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written, and the facts a caller needs to run or check it."""
+
+    path: Path
+    spec_name: str
+    opset: int
+    dtype: str  # element type of the weights, input and output
+    seconds: float  # wall time of export_spec, compile included
+    # seconds per step: compile, trace, finish, shapes, serialize, write, check
+    timings: dict[str, float]
+    input_name: str
+    output_name: str
+    value_names: tuple[str, ...]  # one named ONNX value per spec layer, in graph order
+    shapes: dict[str, list[int | str | None] | None]  # ONNX shape inference's shape per layer
+    metadata: dict[str, str]
+    size_bytes: int
+    nodes: int
+    weights: str  # "seed:N", "file:NAME" or "module"
+    model: onnx.ModelProto | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "spec": self.spec_name,
+            "opset": self.opset,
+            "dtype": self.dtype,
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "input": self.input_name,
+            "output": self.output_name,
+            "values": list(self.value_names),
+            "size_bytes": self.size_bytes,
+            "nodes": self.nodes,
+            "weights": self.weights,
+            "metadata": self.metadata,
+        }
+
+
+def load_weights(
+    module: torch.nn.Module, path: str | os.PathLike[str], spec_name: str = ""
+) -> None:
+    """Load a ``state_dict`` file (.safetensors, or .pt/.pth from torch.save) into ``module``.
+
+    Checks keys and shapes first, so a mismatch is one line naming the first
+    offending tensor instead of load_state_dict's multi-line report. ``.pt``
+    files load with ``weights_only=True``: a weights file must never run code.
+    """
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{p}: no such weights file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(os.fspath(p))
+        elif suffix in (".pt", ".pth"):
+            state = torch.load(os.fspath(p), map_location="cpu", weights_only=True)
+        else:
+            raise WeightsError(f"{p}: unknown weights format '{suffix}'; use .safetensors or .pt")
+    except WeightsError:
+        raise
+    except Exception as exc:
+        raise WeightsError(f"{p}: cannot read weights ({one_line(str(exc), 120)})") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise WeightsError(f"{p}: not a state_dict (a mapping of tensor names to tensors)")
+    target = module.state_dict()
+    fits = f"the module of {spec_name}" if spec_name else "the module"
+    missing = [k for k in target if k not in state]
+    unexpected = [k for k in state if k not in target]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append("missing " + _few(missing))
+        if unexpected:
+            parts.append("unexpected " + _few(unexpected))
+        raise WeightsError(f"{p}: does not fit {fits}: {'; '.join(parts)}")
+    for key, want in target.items():
+        got = state[key]
+        if tuple(got.shape) != tuple(want.shape):
+            raise WeightsError(
+                f"{p}: {key} has shape {list(got.shape)}, {fits} needs {list(want.shape)}"
+            )
+        if not got.is_floating_point():
+            raise WeightsError(f"{p}: {key} holds {got.dtype}, not floating-point numbers")
+    module.load_state_dict(state, strict=True)
+
+
+def _few(names: list[str], n: int = 3) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f" (and {len(names) - n} more)" if len(names) > n else "")
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse an output path that cannot be written before spending seconds on the export."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {target}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {target}: permission denied")
+    return target
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """Keep torch.onnx's warnings, progress lines and logger chatter off the terminal."""
+    names = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), captured_output():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+_REGISTRIES: dict[Any, Any] = {}
+
+
+@contextlib.contextmanager
+def _reuse_torchlib_registry() -> Iterator[None]:
+    """Build torch.onnx's table of ATen→ONNX functions once per process, not once per export.
+
+    ``torch.onnx.export`` rebuilds it on every call (about 2 s of CPU on torch
+    2.13, a fifth of an AlexNet export and most of a LeNet one); it is not
+    modified during an export, so a second export in the same process (tests,
+    ``run`` after ``export``, benchmarks) can reuse it. This touches a private
+    torch API, so where that API is not as expected we leave torch alone.
+    """
+    try:
+        from torch.onnx._internal.exporter import _registration
+
+        cls = _registration.ONNXRegistry
+        original = cls.__dict__["from_torchlib"]
+        build = original.__func__
+    except (ImportError, AttributeError, KeyError):
+        yield
+        return
+
+    def from_torchlib(klass: type, *args: Any, **kwargs: Any) -> Any:
+        key = (klass, args, tuple(sorted(kwargs.items())))
+        if key not in _REGISTRIES:
+            _REGISTRIES[key] = build(klass, *args, **kwargs)
+        return _REGISTRIES[key]
+
+    setattr(cls, "from_torchlib", classmethod(from_torchlib))  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(cls, "from_torchlib", original)  # noqa: B010
+
+
+def _wrapper(module: SpecModule) -> torch.nn.Module:
+    """A module whose forward returns every layer's output, so each becomes a graph output."""
+    import torch
+
+    class AllLayers(torch.nn.Module):
+        def __init__(self, inner: SpecModule) -> None:
+            super().__init__()
+            setattr(self, WRAPPER_ATTR, inner)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            inner: SpecModule = getattr(self, WRAPPER_ATTR)
+            return tuple(inner.forward_layers(x).values())
+
+    return AllLayers(module).eval()
+
+
+def _prepare_module(
+    spec: Spec,
+    analysis: Analysis,
+    *,
+    seed: int | None,
+    weights: str | os.PathLike[str] | None,
+    dtype: str,
+    module: SpecModule | None,
+    max_params: int | None,
+) -> tuple[SpecModule, str]:
+    """The module to export, in ``dtype``, and a record of where its weights came from."""
+    import torch
+
+    from archspec.torch.build import TORCH_DTYPES, compile_spec
+
+    if module is not None:
+        plan = [step[0] for step in getattr(module, "plan", [])]
+        if plan != [row.name for row in analysis.rows]:
+            raise ExportError(f"the module given does not have the layers of spec {spec.name}")
+        if weights is not None:
+            load_weights(module, weights, spec.name)
+        want = TORCH_DTYPES[dtype]
+        current = next(iter(module.state_dict().values()), torch.empty(0, dtype=want)).dtype
+        if current != want:  # never convert the caller's module in place
+            module = copy.deepcopy(module).to(want)
+        source = f"file:{Path(weights).name}" if weights is not None else "module"
+        return module.eval(), source
+    built = compile_spec(spec, seed=seed, analysis=analysis, max_params=max_params, dtype=dtype)
+    if weights is not None:
+        load_weights(built, weights, spec.name)
+        return built, f"file:{Path(weights).name}"
+    return built, f"seed:{seed}" if seed is not None else "unseeded"
+
+
+def export_spec(
+    spec: Spec,
+    path: str | os.PathLike[str],
+    *,
+    seed: int | None = 0,
+    weights: str | os.PathLike[str] | None = None,
+    opset: int = DEFAULT_OPSET,
+    fp16: bool = False,
+    module: SpecModule | None = None,
+    analysis: Analysis | None = None,
+    max_params: int | None = None,
+    keep_model: bool = False,
+) -> ExportResult:
+    """Export ``spec`` to an ONNX file at ``path`` with a dynamic batch axis.
+
+    Weights come from ``weights`` (a state_dict file) if given, else from
+    ``module`` (an already compiled :class:`SpecModule`, exported as is), else
+    from ``seed``. ``fp16`` converts weights, input and output to float16.
+    The model passes ``onnx.checker.check_model(full_check=True)`` and ONNX
+    shape inference must give every layer the calculator's shape, or
+    :class:`ExportError` is raised and nothing is written.
+    ``keep_model`` returns the ModelProto in the result (saves re-reading it).
+    """
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    target = check_output_path(path)
+    if not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
+    import onnx
+
+    if opset > onnx.defs.onnx_opset_version():
+        raise ExportError(
+            f"opset {opset} is newer than this onnx {onnx.__version__} knows "
+            f"(up to {onnx.defs.onnx_opset_version()})"
+        )
+    analysis = analysis or analyze(spec)
+    dtype = "float16" if fp16 else spec.input.dtype
+    if weights is not None and not Path(weights).is_file():
+        raise WeightsError(f"{weights}: no such weights file")
+
+    t = time.perf_counter()
+    mod, source = _prepare_module(
+        spec,
+        analysis,
+        seed=seed,
+        weights=weights,
+        dtype=dtype,
+        module=module,
+        max_params=max_params,
+    )
+    timings["compile"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    model = _trace(spec, analysis, mod, opset, dtype)
+    timings["trace"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    names = tuple(row.name for row in analysis.rows)
+    output = analysis.graph.output
+    text_hash, canonical_hash = meta.spec_hashes(spec)
+    import torch
+
+    props = {
+        meta.KEY_VERSION: _archspec_version(),
+        meta.KEY_SPEC_NAME: spec.name,
+        meta.KEY_SPEC_SHA256: text_hash,
+        meta.KEY_SPEC_CANONICAL: canonical_hash,
+        meta.KEY_WEIGHTS: source,
+        meta.KEY_DTYPE: dtype,
+        meta.KEY_LAYERS: json.dumps(list(names)),
+        meta.KEY_OUTPUT: output,
+        meta.KEY_EXPORTER: f"torch {torch.__version__} (dynamo exporter)",
+    }
+    if weights is not None:
+        props[meta.KEY_WEIGHTS_SHA256] = meta.sha256_file(weights)
+    _finish(model, spec, props)
+    timings["finish"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    shape_check = check_shapes(model, analysis)
+    if not shape_check.ok:
+        more = len(shape_check.mismatches) - 1
+        raise ExportError(
+            f"ONNX shape inference disagrees with the calculator on {spec.name}: "
+            f"{shape_check.mismatches[0]}" + (f" (and {more} more layers)" if more else "")
+        )
+    timings["shapes"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    try:
+        data = model.SerializeToString()
+    except ValueError:  # protobuf refuses messages over 2 GiB
+        raise ExportError(
+            f"{spec.name} exports to more than 2 GiB, protobuf's limit for one .onnx file"
+        ) from None
+    size = len(data)
+    timings["serialize"] = time.perf_counter() - t
+    with atomic_path(target) as tmp:
+        t = time.perf_counter()
+        tmp.write_bytes(data)
+        del data
+        timings["write"] = time.perf_counter() - t
+        # Checking the written file lets the C++ checker read it directly: 0.8 s for
+        # AlexNet, where checking the in-memory proto re-serializes it first (2.5 s).
+        t = time.perf_counter()
+        try:
+            onnx.checker.check_model(os.fspath(tmp), full_check=True)
+        except Exception as exc:
+            raise ExportError(
+                f"the exported graph of {spec.name} fails onnx.checker: {one_line(str(exc))}"
+            ) from None
+        timings["check"] = time.perf_counter() - t
+
+    return ExportResult(
+        path=target,
+        spec_name=spec.name,
+        opset=opset,
+        dtype=dtype,
+        seconds=time.perf_counter() - start,
+        timings=timings,
+        input_name=model.graph.input[0].name,
+        output_name=output,
+        value_names=names,
+        shapes=shape_check.shapes,
+        metadata=props,
+        size_bytes=size,
+        nodes=len(model.graph.node),
+        weights=source,
+        model=model if keep_model else None,
+    )
+
+
+def _archspec_version() -> str:
+    from archspec import __version__
+
+    return __version__
+
+
+def _trace(
+    spec: Spec, analysis: Analysis, module: SpecModule, opset: int, dtype: str
+) -> onnx.ModelProto:
+    """Run torch.onnx's dynamo exporter on the all-layers wrapper; name the layer values."""
+    import torch
+
+    from archspec.torch.build import TORCH_DTYPES
+
+    names = [row.name for row in analysis.rows]
+    placeholders = {PLACEHOLDER.format(i): name for i, name in enumerate(names)}
+    # Batch 2, not 1: torch.export specialises size-1 axes, which would fix the batch at 1.
+    example = torch.zeros(2, *analysis.input_shape, dtype=TORCH_DTYPES[dtype])
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        with _quiet_export(), _reuse_torchlib_registry():
+            program = torch.onnx.export(
+                _wrapper(module),
+                (example,),
+                None,
+                input_names=["input"],
+                output_names=list(placeholders),
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                dynamic_shapes={"x": {0: batch}},
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as exc:
+        raise ExportError(f"torch.onnx cannot export {spec.name}: {one_line(str(exc))}") from None
+    if program is None:  # only the TorchScript path returns None
+        raise ExportError(f"torch.onnx returned no program for {spec.name}")
+    model = program.model_proto
+    del program
+    got = {o.domain: o.version for o in model.opset_import}.get("", 0)
+    if got != opset:
+        raise ExportError(
+            f"torch.onnx cannot express {spec.name} in opset {opset} (its converter stopped at "
+            f"opset {got}); use --opset {max(got, DEFAULT_OPSET)} or newer"
+        )
+    name_layer_values(
+        model, placeholders, keep_output=analysis.graph.output, strip_prefix=f"{WRAPPER_ATTR}."
+    )
+    cast_layer_values(model, names, ONNX_DTYPES[dtype])
+    return model
+
+
+def _finish(model: onnx.ModelProto, spec: Spec, props: dict[str, str]) -> None:
+    """Producer, graph name, description and archspec's provenance in ``metadata_props``."""
+    import onnx
+
+    model.producer_name = "archspec"
+    model.producer_version = props[meta.KEY_VERSION]
+    model.graph.name = spec.name
+    model.doc_string = " — ".join(x for x in (spec.title, spec.source) if x) or spec.name
+    kept = {p.key: p.value for p in model.metadata_props if not p.key.startswith(meta.PREFIX)}
+    onnx.helper.set_model_props(model, {**kept, **props})
