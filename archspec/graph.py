@@ -12,8 +12,17 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from archspec.layers.base import RESERVED_NAMES, Layer
-from archspec.spec import Spec, diagnostic
-from archspec.spec.diagnostics import Diagnostic, Kind, Severity, SpecError, did_you_mean
+from archspec.spec import Spec, diagnostic, locate
+from archspec.spec.diagnostics import (
+    MAX_ERRORS,
+    Diagnostic,
+    Kind,
+    Severity,
+    SpecError,
+    did_you_mean,
+    more_errors,
+)
+from archspec.spec.loader import PathKey
 
 INPUT = "input"
 # did_you_mean compares a name with every layer's: hint only the first few dangling
@@ -37,25 +46,35 @@ def build_graph(spec: Spec) -> Graph:
     layers: dict[str, Layer] = {}
     index: dict[str, int] = {}
     errors: list[Diagnostic] = []
+    omitted: list[PathKey] = []  # errors beyond MAX_ERRORS: counted, not described
+
+    def report(path: PathKey, message: str, hint: str | None = None) -> None:
+        if len(errors) < MAX_ERRORS:
+            errors.append(diagnostic(spec, path, message, hint=hint))
+        elif not omitted:
+            omitted.append(path)
+        else:
+            omitted.append(())
+
+    def fail() -> SpecError:
+        if omitted:
+            errors.append(more_errors(*locate(spec, omitted[0]), len(omitted)))
+        return SpecError(errors)
+
     for i, layer in enumerate(spec.layers):
         if layer.name in RESERVED_NAMES:
-            errors.append(
-                diagnostic(spec, ("layers", i, "name"), f"'{layer.name}' is a reserved name")
-            )
+            report(("layers", i, "name"), f"'{layer.name}' is a reserved name")
         elif layer.name in layers:
             first = index[layer.name]
-            errors.append(
-                diagnostic(
-                    spec,
-                    ("layers", i, "name"),
-                    f"duplicate layer name '{layer.name}' (first used by layers[{first}])",
-                )
+            report(
+                ("layers", i, "name"),
+                f"duplicate layer name '{layer.name}' (first used by layers[{first}])",
             )
         else:
             layers[layer.name] = layer
             index[layer.name] = i
     if errors:
-        raise SpecError(errors)
+        raise fail()
 
     g = nx.DiGraph()
     g.add_node(INPUT)
@@ -68,48 +87,32 @@ def build_graph(spec: Spec) -> Graph:
         lo, hi = layer.arity
         if not lo <= len(names) <= (hi if hi is not None else len(names)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-            errors.append(
-                diagnostic(
-                    spec,
-                    ("layers", i, "inputs") if layer.inputs is not None else ("layers", i, "type"),
-                    f"layer '{layer.name}' ({layer.type}) takes {want} input{'s' if want != '1' else ''}, "
-                    f"got {len(names)}",
-                    hint="name them with inputs: [a, b]" if layer.inputs is None else None,
-                )
+            report(
+                ("layers", i, "inputs") if layer.inputs is not None else ("layers", i, "type"),
+                f"layer '{layer.name}' ({layer.type}) takes {want} input{'s' if want != '1' else ''}, "
+                f"got {len(names)}",
+                hint="name them with inputs: [a, b]" if layer.inputs is None else None,
             )
         seen: set[str] = set()
         for j, src in enumerate(names):
             if src == layer.name:
-                errors.append(
-                    diagnostic(
-                        spec, ("layers", i, "inputs", j), f"layer '{layer.name}' reads itself"
-                    )
-                )
+                report(("layers", i, "inputs", j), f"layer '{layer.name}' reads itself")
             elif src != INPUT and src not in layers:
                 hints += 1
-                errors.append(
-                    diagnostic(
-                        spec,
-                        ("layers", i, "inputs", j),
-                        f"layer '{layer.name}' reads '{src}', which is not a layer",
-                        hint=did_you_mean(src, [INPUT, *layers]) if hints <= MAX_HINTS else None,
-                    )
+                report(
+                    ("layers", i, "inputs", j),
+                    f"layer '{layer.name}' reads '{src}', which is not a layer",
+                    hint=did_you_mean(src, [INPUT, *layers]) if hints <= MAX_HINTS else None,
                 )
             elif src in seen:
-                errors.append(
-                    diagnostic(
-                        spec,
-                        ("layers", i, "inputs", j),
-                        f"layer '{layer.name}' lists '{src}' twice",
-                    )
-                )
+                report(("layers", i, "inputs", j), f"layer '{layer.name}' lists '{src}' twice")
             else:
                 g.add_edge(src, layer.name)
             seen.add(src)
         inputs[layer.name] = list(names)
         previous = layer.name
     if errors:
-        raise SpecError(errors)
+        raise fail()
 
     try:
         order = [

@@ -84,7 +84,15 @@ def test_lecun_per_layer_figures(report: dict[str, dict[str, object]]) -> None:
 def test_json_contract_keys(report: dict[str, dict[str, object]]) -> None:
     spec = report["lenet5-lecun1998"]
     assert {"file", "name", "ok", "input", "output", "totals", "layers", "diagnostics"} <= set(spec)
-    assert {"params", "buffers", "connections", "macs", "flops", "param_bytes", "peak_activation_bytes"} <= set(
+    assert {
+        "params",
+        "buffers",
+        "connections",
+        "macs",
+        "flops",
+        "param_bytes",
+        "peak_activation_bytes",
+    } <= set(
         spec["totals"]  # type: ignore[arg-type]
     )
     c1 = spec["layers"][0]  # type: ignore[index]
@@ -126,7 +134,9 @@ def test_markdown_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert "| **total** |" in out and "**61,706**" in out
 
 
-def test_changed_expectation_exits_1_and_shows_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_expectation_exits_1_and_shows_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = (SPECS / "lenet5-lecun1998.yaml").read_text()
     bad = tmp_path / "lenet.yaml"
     edited = text.replace("params: 1516, connections: 151600", "params: 1517, connections: 151600")
@@ -139,7 +149,9 @@ def test_changed_expectation_exits_1_and_shows_both(tmp_path: Path, capsys: pyte
     assert err.startswith(f"{bad}:{line}:{col}: error:")  # points at the edited number
 
 
-def test_exit_code_is_the_worst_over_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_exit_code_is_the_worst_over_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("archspec: 1\nname: x\n")
     assert main(["check", str(SPECS / "lenet5-d2l.yaml"), str(broken)]) == 2
@@ -160,6 +172,8 @@ def test_check_imports_no_framework() -> None:
         "heavy = [m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules];"
         "print(heavy, file=sys.stderr); sys.exit(rc or (3 if heavy else 0))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip().endswith("[]")

@@ -19,10 +19,14 @@ layers:
   - {name: flat, type: flatten}
   - {name: fc, type: linear, out_features: 4}
 """
-LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning): (?P<msg>.+)$")
+LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning): (?P<msg>.+)$"
+)
 
 
-def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | bytes, *args: str) -> tuple[int, str]:
+def check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | bytes, *args: str
+) -> tuple[int, str]:
     path = tmp_path / "spec.yaml"
     if isinstance(text, bytes):
         path.write_bytes(text)
@@ -86,7 +90,12 @@ def test_good_spec_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ],
 )  # fmt: skip
 def test_located_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, needle: str, message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    line: int,
+    needle: str,
+    message: str,
 ) -> None:
     code, err = check(tmp_path, capsys, text)
     assert code == 2
@@ -114,7 +123,9 @@ def test_cycle_names_the_layers(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_arity_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = check(tmp_path, capsys, GOOD.replace("{name: flat, type: flatten}", "{name: flat, type: add}"))
+    code, err = check(
+        tmp_path, capsys, GOOD.replace("{name: flat, type: flatten}", "{name: flat, type: add}")
+    )
     assert code == 2
     assert "takes at least 2 inputs, got 1" in one_error(err)[2]
 
@@ -166,8 +177,12 @@ def test_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(err.splitlines()) == 1 and "invalid choice: 'xml'" in err
 
 
-def test_several_schema_errors_each_on_a_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = GOOD.replace("out_channels: 2", "out_channels: x").replace("out_features: 4", "out_features: y")
+def test_several_schema_errors_each_on_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = GOOD.replace("out_channels: 2", "out_channels: x").replace(
+        "out_features: 4", "out_features: y"
+    )
     code, err = check(tmp_path, capsys, text)
     assert code == 2
     lines = err.splitlines()
@@ -190,7 +205,10 @@ def test_warnings_and_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_unused_layer_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = GOOD.replace("{name: flat, type: flatten}", "{name: side, type: relu}\n  - {name: flat, type: flatten, inputs: [conv]}")
+    text = GOOD.replace(
+        "{name: flat, type: flatten}",
+        "{name: side, type: relu}\n  - {name: flat, type: flatten, inputs: [conv]}",
+    )
     code, err = check(tmp_path, capsys, text)
     assert code == 0
     assert "the output of layer 'side' is never used" in err

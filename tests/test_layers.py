@@ -15,7 +15,14 @@ from archspec.spec import SpecError
 def one_layer(input_shape: list[int], **layer: object) -> archspec.Row:
     """Analyse a one-layer spec and return its row."""
     spec = archspec.loads(
-        _yaml({"archspec": 1, "name": "t", "input": {"shape": input_shape}, "layers": [{"name": "L", **layer}]})
+        _yaml(
+            {
+                "archspec": 1,
+                "name": "t",
+                "input": {"shape": input_shape},
+                "layers": [{"name": "L", **layer}],
+            }
+        )
     )
     return archspec.analyze(spec).rows[0]
 
@@ -53,7 +60,9 @@ def test_conv2d_dilation() -> None:
 
 
 def test_conv2d_rectangular_kernel_and_padding() -> None:
-    r = one_layer([1, 10, 12], type="conv2d", out_channels=2, kernel=[3, 5], padding=[1, 2], stride=[1, 2])
+    r = one_layer(
+        [1, 10, 12], type="conv2d", out_channels=2, kernel=[3, 5], padding=[1, 2], stride=[1, 2]
+    )
     assert r.output == (2, 10, 6)  # H: 10+2−3+1 = 10; W: ⌊(12+4−5)/2⌋+1 = 6
     assert r.params == 32  # 3·5·1·2 + 2
 
@@ -72,8 +81,12 @@ def test_conv2d_without_bias() -> None:
 
 
 def test_conv2d_same_and_valid_padding() -> None:
-    assert one_layer([3, 15, 9], type="conv2d", out_channels=4, kernel=[3, 5], padding="same").output == (4, 15, 9)
-    assert one_layer([3, 15, 9], type="conv2d", out_channels=4, kernel=3, padding="valid").output == (4, 13, 7)
+    assert one_layer(
+        [3, 15, 9], type="conv2d", out_channels=4, kernel=[3, 5], padding="same"
+    ).output == (4, 15, 9)
+    assert one_layer(
+        [3, 15, 9], type="conv2d", out_channels=4, kernel=3, padding="valid"
+    ).output == (4, 13, 7)
 
 
 def test_conv2d_input_maps_lenet_c3() -> None:
@@ -125,9 +138,15 @@ def test_maxpool_stride_defaults_to_kernel() -> None:
 def test_maxpool_ceil_mode() -> None:
     # floor: ⌊(6−3)/2⌋+1 = 2; ceil: ⌈3/2⌉+1 = 3, and window 3 starts at 4 < 6, so it stays.
     assert one_layer([1, 6, 6], type="maxpool2d", kernel=3, stride=2).output == (1, 2, 2)
-    assert one_layer([1, 6, 6], type="maxpool2d", kernel=3, stride=2, ceil_mode=True).output == (1, 3, 3)
+    assert one_layer([1, 6, 6], type="maxpool2d", kernel=3, stride=2, ceil_mode=True).output == (
+        1,
+        3,
+        3,
+    )
     # 5 with padding 1, k2 s2: ⌈5/2⌉+1 = 4, but window 4 would start at 6 ≥ 5+1 (all padding): 3.
-    assert one_layer([1, 5, 5], type="maxpool2d", kernel=2, stride=2, padding=1, ceil_mode=True).output == (1, 3, 3)
+    assert one_layer(
+        [1, 5, 5], type="maxpool2d", kernel=2, stride=2, padding=1, ceil_mode=True
+    ).output == (1, 3, 3)
 
 
 def test_pool_padding_limit() -> None:
@@ -224,14 +243,25 @@ def test_softmax_axis_range() -> None:
 
 
 def _dag(layers: list[dict[str, object]], shape: list[int]) -> archspec.Analysis:
-    return archspec.analyze(archspec.loads(_yaml({"archspec": 1, "name": "d", "input": {"shape": shape}, "layers": layers})))
+    return archspec.analyze(
+        archspec.loads(
+            _yaml({"archspec": 1, "name": "d", "input": {"shape": shape}, "layers": layers})
+        )
+    )
 
 
 def test_concat_and_add() -> None:
     a = _dag(
         [
             {"name": "a", "type": "conv2d", "out_channels": 4, "kernel": 1},
-            {"name": "b", "type": "conv2d", "out_channels": 6, "kernel": 3, "padding": 1, "inputs": ["input"]},
+            {
+                "name": "b",
+                "type": "conv2d",
+                "out_channels": 6,
+                "kernel": 3,
+                "padding": 1,
+                "inputs": ["input"],
+            },
             {"name": "cat", "type": "concat", "inputs": ["a", "b"]},
             {"name": "c", "type": "conv2d", "out_channels": 10, "kernel": 1},
             {"name": "sum", "type": "add", "inputs": ["cat", "c"]},
@@ -248,7 +278,13 @@ def test_concat_mismatch_names_both_shapes() -> None:
         _dag(
             [
                 {"name": "a", "type": "conv2d", "out_channels": 4, "kernel": 1},
-                {"name": "b", "type": "conv2d", "out_channels": 6, "kernel": 3, "inputs": ["input"]},
+                {
+                    "name": "b",
+                    "type": "conv2d",
+                    "out_channels": 6,
+                    "kernel": 3,
+                    "inputs": ["input"],
+                },
                 {"name": "cat", "type": "concat", "inputs": ["a", "b"]},
             ],
             [3, 8, 8],
@@ -260,7 +296,13 @@ def test_add_mismatch_names_both_shapes() -> None:
         _dag(
             [
                 {"name": "a", "type": "conv2d", "out_channels": 4, "kernel": 1},
-                {"name": "b", "type": "conv2d", "out_channels": 4, "kernel": 3, "inputs": ["input"]},
+                {
+                    "name": "b",
+                    "type": "conv2d",
+                    "out_channels": 4,
+                    "kernel": 3,
+                    "inputs": ["input"],
+                },
                 {"name": "s", "type": "add", "inputs": ["a", "b"]},
             ],
             [3, 8, 8],
@@ -313,8 +355,14 @@ def test_peak_memory_keeps_skip_connections_alive() -> None:
 
 def test_float16_bytes() -> None:
     spec = archspec.loads(
-        _yaml({"archspec": 1, "name": "h", "input": {"shape": [3, 4, 4], "dtype": "float16"},
-               "layers": [{"name": "L", "type": "conv2d", "out_channels": 2, "kernel": 1}]})  # fmt: skip
+        _yaml(
+            {
+                "archspec": 1,
+                "name": "h",
+                "input": {"shape": [3, 4, 4], "dtype": "float16"},
+                "layers": [{"name": "L", "type": "conv2d", "out_channels": 2, "kernel": 1}],
+            }
+        )
     )
     a = archspec.analyze(spec)
     assert a.rows[0].output_bytes == 2 * 16 * 2

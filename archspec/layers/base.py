@@ -114,7 +114,9 @@ class Expect(BaseModel):
 class Layer(BaseModel):
     """Fields shared by every layer kind."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: an infinite LRN alpha or k (`.inf`, or 1e400 read as inf)
+    # would pass every range check and make the layer output 0 or NaN.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     name: Name = Field(
         description="unique identifier; also the PyTorch submodule and ONNX value name"
@@ -189,15 +191,15 @@ def window_out(
 ) -> int:
     """PyTorch's output-size rule for a sliding window (conv and pooling)."""
     span = size + pad_total - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
     if not ceil:
-        return span // stride + 1
+        return span // stride + 1 if span >= 0 else 0
+    # With ceil_mode PyTorch accepts a window wider than the input if it starts inside
+    # it (kernel 2 on a 1×1 input gives 1×1), so span may be negative here.
     out = -(-span // stride) + 1
     # PyTorch: the last window must start inside the input or left padding.
     if (out - 1) * stride >= size + pad_total // 2:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def unused_pixels(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:

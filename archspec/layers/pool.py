@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -98,9 +99,6 @@ class MaxPool2d(_Pool2d):
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
 
-    def _max_pad(self, k: int, d: int) -> int:
-        return ((k - 1) * d + 1) // 2
-
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = self._torch_kwargs()
         if self.dilation != 1:
@@ -128,6 +126,19 @@ def _adaptive_windows(n_in: int, n_out: int) -> list[int]:
     return [-(-((i + 1) * n_in) // n_out) - (i * n_in) // n_out for i in range(n_out)]
 
 
+def _adaptive_sum(n_in: int, n_out: int) -> int:
+    """``sum(_adaptive_windows(n, m))`` in O(1): n + m − gcd(n, m) (any output size, even 10¹²)."""
+    return n_in + n_out - math.gcd(n_in, n_out)
+
+
+def _adaptive_max(n_in: int, n_out: int) -> int:
+    """``max(_adaptive_windows(n, m))`` in O(1): ⌊n/m⌋, +1 or +2 depending on n mod m and the gcd."""
+    rem = n_in % n_out
+    if rem == 0:
+        return n_in // n_out
+    return n_in // n_out + (1 if rem == math.gcd(n_in, n_out) else 2)
+
+
 class AdaptiveAvgPool2d(Layer):
     """Average pooling to a fixed output size (torchvision's AlexNet: 6×6)."""
 
@@ -145,8 +156,8 @@ class AdaptiveAvgPool2d(Layer):
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         c, h_in, w_in = shapes[0]
-        rows = sum(_adaptive_windows(h_in, out[1]))
-        cols = sum(_adaptive_windows(w_in, out[2]))
+        rows = _adaptive_sum(h_in, out[1])
+        cols = _adaptive_sum(w_in, out[2])
         return Counts(connections=c * rows * cols)
 
     def receptive_field(
@@ -155,7 +166,7 @@ class AdaptiveAvgPool2d(Layer):
         """The widest window and the floor stride: exact when the sizes divide, an upper bound otherwise."""
         _, h_in, w_in = shapes[0]
         h, w = pair(self.output_size)
-        kernel = (max(_adaptive_windows(h_in, h)), max(_adaptive_windows(w_in, w)))
+        kernel = (_adaptive_max(h_in, h), _adaptive_max(w_in, w))
         stride = (max(h_in // h, 1), max(w_in // w, 1))
         return fields[0].through_window(kernel, stride)
 

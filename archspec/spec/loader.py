@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,14 @@ class _Loader(_BaseLoader):
             return tag
 
 
+# YAML 1.1 (PyYAML) reads 1e-4 and 5E3 as strings: its floats need a dot. Specs are
+# written the way YAML 1.2, JSON and Python write numbers, so those are floats here too.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_STD}{t}" for t in ("str", "int", "float", "bool", "null")}
 
@@ -67,6 +75,20 @@ class Document:
     data: Any
     root: yaml.Node | None = None
     text: str = ""
+    # Per mapping node (by id), its keys → (key node, value node), built on first use:
+    # scanning a mapping per lookup made thousands of diagnostics on one mapping quadratic.
+    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def _mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        index = self._keys.get(id(node))
+        if index is None:
+            index = {}
+            for key_node, value_node in node.value:
+                index.setdefault(str(key_node.value), (key_node, value_node))
+            self._keys[id(node)] = index
+        return index
 
     def position(self, path: PathKey, *, key: bool = False) -> Position | None:
         """The position of the value at ``path`` (or of its key), else of its nearest ancestor."""
@@ -77,12 +99,11 @@ class Document:
         for i, seg in enumerate(path):
             child: yaml.Node | None = None
             if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in node.value:
-                    if str(key_node.value) == str(seg):
-                        if key and i == len(path) - 1:
-                            return _pos(key_node)
-                        child = value_node
-                        break
+                pair = self._mapping(node).get(str(seg))
+                if pair is not None:
+                    if key and i == len(path) - 1:
+                        return _pos(pair[0])
+                    child = pair[1]
             elif (
                 isinstance(node, yaml.SequenceNode)
                 and isinstance(seg, int)
@@ -163,6 +184,15 @@ def parse_document(text: str, file: str = "<string>") -> Document:
         pos = Position(mark.line + 1, mark.column + 1) if mark else None
         problem = exc.problem or exc.context or "malformed YAML"
         raise _error(file, f"invalid YAML: {problem}", pos) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML forbids (a control character): the error has an offset
+        # (in bytes under libyaml), not a mark, so locate the character itself.
+        char = exc.character if isinstance(exc.character, int) else -1
+        at = text.find(chr(char)) if char >= 0 else -1
+        pos = Position(1, 1)
+        if at >= 0:
+            pos = Position(text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at))
+        raise _error(file, f"invalid YAML: {exc.reason} (U+{max(char, 0):04X})", pos) from None
     except yaml.YAMLError as exc:
         raise _error(file, f"invalid YAML: {exc}") from None
     except RecursionError:

@@ -1,0 +1,677 @@
+"""Benchmarking ONNX Runtime against PyTorch on the same weights, device, batch and threads.
+
+Why it is built this way:
+
+- **One process, one run, one set of weights.** Each spec is compiled once
+  (``compile_spec(spec, seed)``) and that very module is exported
+  (``export_spec(..., module=m)``), so every engine computes the same function;
+  the outputs are compared (``max_abs_diff``) so a fast wrong graph is caught.
+- **Interleaved rounds** (A B C A B C …): on a shared or thermally throttled
+  machine the speed drifts over seconds; timing one engine after another
+  would charge the drift to whichever ran last. Each round gives every engine
+  about the same slice of wall time.
+- **Medians.** Latency percentiles come from every timed call; throughput
+  and FLOP/s use the median (p50) latency, which other processes' bursts
+  barely move, where the mean would absorb them.
+- **Fair threads.** ORT's intra-op pool and ``torch.set_num_threads`` get the
+  same count (default: the CPUs this process may use), and the roofline
+  probe runs with it too.
+- **Measured roof.** The roofline fraction divides by the FLOP/s of a dense
+  matmul measured in the same run (:mod:`archspec.runtime.roofline`).
+
+On a GPU (CUDA or TensorRT provider) inputs and outputs stay on the device
+(ORT IO binding, torch tensors on ``cuda``), each timed call ends with a
+synchronisation, and ``cuda_graph=True`` replays captured CUDA graphs for
+both ORT and PyTorch. That path could not be run where this was written
+(no GPU was lent); docs/benchmarks.md says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archspec.analysis import Analysis, analyze
+from archspec.runtime import RuntimeInputError
+from archspec.runtime.engines import (
+    ENGINE_COMPILE,
+    ENGINE_ORT,
+    ENGINE_TORCH,
+    Engine,
+    OrtEngine,
+    TorchEngine,
+)
+from archspec.runtime.environment import available_cpus, collect_environment
+from archspec.runtime.providers import OrtProvider, ProviderChoice
+from archspec.runtime.roofline import PRECISIONS, PeakProbe, measure_peak, torch_threads
+from archspec.spec import Spec, load
+
+ENGINES = (ENGINE_ORT, ENGINE_TORCH, ENGINE_COMPILE)  # the names results carry
+BASELINES = (ENGINE_TORCH, ENGINE_COMPILE)
+PROVIDERS = ("auto", "tensorrt", "cuda", "cpu")
+
+# Interleaving: each engine gets about min_time / TARGET_ROUNDS of wall time
+# per round, and there are never fewer than MIN_ROUNDS rounds, so even a
+# tiny --min-time alternates the engines a few times.
+TARGET_ROUNDS = 5
+MIN_ROUNDS = 3
+MAX_ROUNDS = 10_000
+
+ProgressFn = Callable[[str, float], None]
+"""Called with a description of the current step and the fraction of the whole run done (0..1)."""
+
+
+class BenchError(RuntimeInputError):
+    """The benchmark cannot run as asked (bad setting, torch without CUDA, ...): one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class OrtTuning:
+    """ONNX Runtime settings; the defaults are the fastest measured (docs/benchmarks.md).
+
+    ``graph_optimization="all"`` is the one that matters on a CPU: it enables
+    the layout transformer that runs convolutions in ORT's blocked NCHWc
+    format with the ReLU fused (MLAS kernels), which the lower levels leave
+    in plain NCHW. Everything else measured (execution mode, arena, memory
+    pattern, spinning, prepacking) is best at ORT's default, so the session
+    keeps those defaults: sequential execution with one inter-op thread.
+    ``provider_options`` go to the GPU provider (e.g. CUDA's ``prefer_nhwc``).
+    """
+
+    graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
+    io_binding: bool = True  # input and preallocated output bound once per batch
+    provider_options: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "graph_optimization": self.graph_optimization,
+            "execution_mode": "sequential",
+            "inter_op_threads": 1,
+            "io_binding": self.io_binding,
+            "provider_options": dict(self.provider_options),
+        }
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Everything that decides what is measured and how."""
+
+    batches: tuple[int, ...] = (1, 8)
+    provider: str = "auto"
+    baselines: tuple[str, ...] = (ENGINE_TORCH,)
+    precision: str = "fp32"
+    warmup: int = 3
+    min_time: float = 1.0  # seconds of timed calls per engine, per spec and batch
+    threads: int | None = None  # None: every CPU this process may use
+    seed: int = 0
+    opset: int | None = None  # None: the exporter's default
+    cuda_graph: bool = False
+    ort: OrtTuning = field(default_factory=OrtTuning)
+    peak_min_time: float | None = None  # None: same as min_time
+
+    def validate(self) -> None:
+        """Raise :class:`BenchError` for settings no run could honour, before any work starts."""
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise BenchError("batch sizes must be positive integers")
+        if self.provider not in PROVIDERS:
+            raise BenchError(f"provider must be one of {', '.join(PROVIDERS)}")
+        if unknown := [b for b in self.baselines if b not in BASELINES]:
+            raise BenchError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
+        if self.precision not in PRECISIONS:
+            raise BenchError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.warmup < 0:
+            raise BenchError("--warmup must be 0 or more")
+        if not self.min_time > 0:
+            raise BenchError("--min-time must be a positive number of seconds")
+        if self.threads is not None and self.threads < 1:
+            raise BenchError("--threads must be at least 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "batches": list(self.batches),
+            "provider": self.provider,
+            "baselines": list(self.baselines),
+            "precision": self.precision,
+            "warmup": self.warmup,
+            "min_time_s": self.min_time,
+            "threads": self.threads,
+            "seed": self.seed,
+            "opset": self.opset,
+            "cuda_graph": self.cuda_graph,
+            "onnxruntime": self.ort.to_json(),
+            "interleaving": f"rounds of A B C …, about {TARGET_ROUNDS} rounds, at least {MIN_ROUNDS}",
+        }
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per call over every timed call (percentiles by linear interpolation)."""
+
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    min: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Latency:
+        ms = np.asarray(seconds, dtype=np.float64) * 1e3
+        p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
+        return cls(p50=p50, p90=p90, p99=p99, mean=float(ms.mean()), min=float(ms.min()))
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "p50": self.p50,
+            "p90": self.p90,
+            "p99": self.p99,
+            "mean": self.mean,
+            "min": self.min,
+        }
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One spec × engine × batch."""
+
+    spec: str
+    file: str | None
+    engine: str
+    provider: str
+    batch: int
+    precision: str
+    latency: Latency
+    samples: int
+    throughput: float  # samples per second, at the median latency
+    flops_per_s: float  # the calculator's FLOPs × batch / median latency
+    roofline_fraction: float
+    peak_memory_bytes: int | None
+    peak_memory_source: str
+    memory_increase_bytes: int | None  # peak minus what was in use before this engine's runs
+    max_abs_diff: float | None  # against the torch engine's output on the same input
+    cuda_graph: bool
+    cpu_share: float | None = None  # see _Timing.cpu_share: below ~0.8, the machine was busy
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "file": self.file,
+            "engine": self.engine,
+            "provider": self.provider,
+            "batch": self.batch,
+            "precision": self.precision,
+            "latency_ms": self.latency.to_json(),
+            "samples": self.samples,
+            "throughput": self.throughput,
+            "flops_per_s": self.flops_per_s,
+            "roofline_fraction": self.roofline_fraction,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "peak_memory_source": self.peak_memory_source,
+            "memory_increase_bytes": self.memory_increase_bytes,
+            "max_abs_diff": self.max_abs_diff,
+            "cuda_graph": self.cuda_graph,
+            "cpu_share": self.cpu_share,
+        }
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """A whole run: where, how, the roof, and one result per spec × engine × batch."""
+
+    environment: dict[str, Any]
+    settings: BenchSettings
+    provider: dict[str, Any]
+    peak: PeakProbe
+    results: tuple[BenchResult, ...]
+    flops: dict[str, int]  # per sample, by spec name: the calculator's figure used for FLOP/s
+    wall_s: float
+    files: tuple[str, ...] = ()  # the spec files as given (loaded Spec objects have none)
+    notes: tuple[str, ...] = ()  # caveats a reader of the figures must know (also on stderr)
+
+    @property
+    def command(self) -> str:
+        """An ``archspec bench`` command line that repeats this run, every setting spelled out."""
+        return command_line(self.files, self.settings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "environment": self.environment,
+            "settings": self.settings.to_json(),
+            "provider": self.provider,
+            "peak_flops_per_s": self.peak.flops_per_s,
+            "roofline": self.peak.to_json(),
+            "flops_per_sample": self.flops,
+            "wall_s": self.wall_s,
+            "notes": list(self.notes),
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+def command_line(files: Sequence[str], settings: BenchSettings) -> str:
+    """The CLI form of a run, for reports and docs ("the exact command that produced it")."""
+    import shlex
+
+    argv = ["archspec", "bench", *files]
+    argv += ["--batch", ",".join(map(str, settings.batches))]
+    argv += ["--provider", settings.provider]
+    argv += ["--baseline", ",".join(settings.baselines) or "none"]
+    argv += ["--precision", settings.precision]
+    argv += ["--warmup", str(settings.warmup), "--min-time", f"{settings.min_time:g}"]
+    if settings.threads is not None:
+        argv += ["--threads", str(settings.threads)]
+    if settings.seed != 0:
+        argv += ["--seed", str(settings.seed)]
+    if settings.cuda_graph:
+        argv.append("--cuda-graph")
+    for key, value in settings.ort.provider_options:
+        argv += ["--ort-option", f"{key}={value}"]
+    return shlex.join(argv)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+@dataclass
+class _Timing:
+    seconds: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # process CPU time (all threads) during the timed calls
+    peak_memory: int | None = None
+    memory_increase: int | None = None
+
+    def cpu_share(self, threads: int) -> float | None:
+        """CPU time the process got over what ``threads`` busy threads would get in that wall time.
+
+        About 1 on an idle machine (idle pool threads spin, which counts);
+        well below 1 means other processes took the cores, and the
+        latencies are longer than this machine gives when idle.
+        """
+        wall = sum(self.seconds)
+        return self.cpu_seconds / (threads * wall) if wall > 0 else None
+
+
+def time_engines(
+    engines: Sequence[Engine],
+    *,
+    warmup: int,
+    min_time: float,
+    on_fraction: Callable[[float], None] | None = None,
+) -> list[_Timing]:
+    """Warm every engine, then time them in interleaved rounds until each has ``min_time`` s.
+
+    Each round gives every engine about ``min_time / TARGET_ROUNDS`` seconds
+    (at least one call), in a fixed order A B C; so whatever slows the machine
+    during the measurement slows every engine alike. The engines must be prepared.
+    """
+    timings = [_Timing() for _ in engines]
+    estimate: list[float] = []
+    for engine, timing in zip(engines, timings, strict=True):
+        engine.meter.reset()
+        calls = [_timed(engine) for _ in range(max(1, warmup))]
+        timing.peak_memory, timing.memory_increase = engine.meter.read()
+        estimate.append(min(calls))
+    slice_s = min_time / TARGET_ROUNDS
+    per_round = [max(1, round(slice_s / max(e, 1e-9))) for e in estimate]
+    rounds = 0
+    while rounds < MAX_ROUNDS:
+        for engine, timing, n in zip(engines, timings, per_round, strict=True):
+            cpu = time.process_time()
+            timing.seconds.extend(_timed(engine) for _ in range(n))
+            timing.cpu_seconds += time.process_time() - cpu
+        rounds += 1
+        done = min(sum(t.seconds) / min_time for t in timings)
+        if on_fraction is not None:
+            on_fraction(min(1.0, done))
+        if rounds >= MIN_ROUNDS and done >= 1.0:
+            break
+    return timings
+
+
+def _timed(engine: Engine) -> float:
+    start = time.perf_counter()
+    engine.run()
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class _Prepared:
+    """A spec ready to benchmark: its figures, module and ORT session."""
+
+    name: str
+    file: str | None
+    analysis: Analysis
+    engines: list[Engine]
+
+
+def run_bench(
+    specs: Sequence[str | os.PathLike[str] | Spec],
+    settings: BenchSettings | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> BenchReport:
+    """Benchmark every spec with ONNX Runtime and the requested PyTorch baselines.
+
+    ``specs`` are paths (loaded and analysed here; a bad file raises
+    :class:`~archspec.spec.diagnostics.SpecError`) or loaded specs. Returns a
+    :class:`BenchReport`; raises :class:`BenchError` when the run cannot be
+    done as asked.
+    """
+    settings = settings or BenchSettings()
+    settings.validate()
+    started = time.perf_counter()
+    report = progress or (lambda _d, _f: None)
+    # Load and analyse everything first: a bad spec fails in a second, not after minutes.
+    loaded: list[tuple[str | None, Spec, Analysis]] = []
+    for item in specs:
+        if isinstance(item, Spec):
+            loaded.append((None, item, analyze(item)))
+        else:
+            spec = load(item)
+            loaded.append((str(item), spec, analyze(spec)))
+    if not loaded:
+        raise BenchError("no spec to benchmark")
+
+    from archspec.runtime.providers import choose
+
+    choice = choose(settings.provider)  # ProviderError (exit 2) says which provider and why
+    device = "cpu" if choice.name == "cpu" else "cuda"
+    if settings.cuda_graph and device == "cpu":
+        raise BenchError(
+            "--cuda-graph needs a GPU provider (cuda or tensorrt); this run is on the cpu"
+        )
+    _check_torch_device(device, settings)
+    threads = settings.threads or available_cpus()
+    steps = 1 + len(loaded) * (1 + len(settings.batches))
+    done = 0.0
+
+    def step(description: str, fraction: float = 0.0) -> None:
+        report(description, min(1.0, (done + fraction) / steps))
+
+    results: list[BenchResult] = []
+    flops: dict[str, int] = {}
+    with torch_threads(threads), tempfile.TemporaryDirectory(prefix="archspec-bench-") as tmp:
+        step(f"roofline probe ({settings.precision} matmul on {device})")
+        peak = measure_peak(
+            device,
+            settings.precision,
+            threads=threads,
+            min_time=settings.peak_min_time
+            if settings.peak_min_time is not None
+            else settings.min_time,
+        )
+        done += 1
+        for file, spec, analysis in loaded:
+            step(f"{spec.name}: compile, export, session")
+            prepared = _prepare_spec(
+                file, spec, analysis, settings, choice, device, threads, Path(tmp)
+            )
+            flops[spec.name] = analysis.totals.flops
+            done += 1
+            for batch in settings.batches:
+                label = f"{spec.name} batch {batch}"
+                step(label)
+                results.extend(
+                    _bench_batch(
+                        prepared,
+                        batch,
+                        settings,
+                        peak,
+                        threads,
+                        lambda f, label=label: step(label, f),  # type: ignore[misc]
+                    )
+                )
+                done += 1
+            for engine in prepared.engines:
+                engine.release()
+            del prepared
+            _return_freed_memory()
+        step("done", 0.0)
+        environment = collect_environment(
+            threads=threads,
+            device=device,
+            ort_providers=[p if isinstance(p, str) else p[0] for p in choice.ort_providers],
+        )
+    return BenchReport(
+        notes=tuple(_notes(settings, device, environment, results)),
+        environment=environment,
+        settings=replace(settings, threads=threads),
+        provider=_describe_choice(choice),
+        peak=peak,
+        results=tuple(results),
+        flops=flops,
+        wall_s=time.perf_counter() - started,
+        files=tuple(file for file, _, _ in loaded if file is not None),
+    )
+
+
+# Outputs further apart than this from torch's are worth a reader's attention
+# (session.TOLERANCE's scale, with room for softmax-free logits).
+DIFF_NOTE = {"fp32": 1e-3, "fp16": 5e-2}
+# Below this share of its threads' CPU time, a CPU run competed with other processes.
+BUSY_SHARE = 0.8
+
+
+def _notes(
+    settings: BenchSettings, device: str, environment: dict[str, Any], results: list[BenchResult]
+) -> list[str]:
+    """Caveats that change how the figures read; empty for an ordinary fp32 run."""
+    notes = []
+    native_fp16 = {"avx512_fp16", "amx_fp16"} & set(environment.get("cpu_flags", []))
+    if settings.precision == "fp16" and device == "cpu" and not native_fp16:
+        notes.append(
+            "fp16 on a CPU without native fp16 arithmetic: torch's fp16 matmul is emulated, "
+            "so the roof is low and roofline fractions above 1 say nothing about the engines"
+        )
+    shares = [r.cpu_share for r in results if r.cpu_share is not None]
+    if device == "cpu" and shares and min(shares) < BUSY_SHARE:
+        notes.append(
+            f"the machine was busy: the engines got {100 * min(shares):.0f}–{100 * max(shares):.0f}% "
+            f"of their {settings.threads or available_cpus()} threads' CPU time (cpu_share), so "
+            "latencies are longer than on an idle machine; repeat the run when it is idle"
+        )
+    for r in results:
+        if r.max_abs_diff is not None and r.max_abs_diff > DIFF_NOTE[r.precision]:
+            notes.append(
+                f"{r.spec} batch {r.batch}: {r.engine}'s output differs from torch's by "
+                f"{r.max_abs_diff:.3g} (max abs)"
+            )
+    return notes
+
+
+def _return_freed_memory() -> None:
+    """Free the finished spec's module and session, and hand the freed heap back to the OS.
+
+    Peak memory on a CPU is the process's RSS; without this, glibc keeps the
+    previous spec's hundreds of MiB of weights mapped and every later spec's
+    figure would include them.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return
+    trim(0)
+
+
+def _describe_choice(choice: ProviderChoice) -> dict[str, Any]:
+    return {
+        "name": choice.name,
+        "ort_providers": [p if isinstance(p, str) else p[0] for p in choice.ort_providers],
+        "skipped": dict(choice.skipped),
+        "description": choice.describe(),
+    }
+
+
+def _check_torch_device(device: str, settings: BenchSettings) -> None:
+    if device != "cuda" or not settings.baselines:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BenchError(
+            f"the PyTorch baselines must run on the GPU like ONNX Runtime, but this torch "
+            f"({torch.__version__}) has no CUDA; use --provider cpu or --baseline none"
+        )
+
+
+def _prepare_spec(
+    file: str | None,
+    spec: Spec,
+    analysis: Analysis,
+    settings: BenchSettings,
+    choice: ProviderChoice,
+    device: str,
+    threads: int,
+    tmp: Path,
+) -> _Prepared:
+    """Compile once, export that module, open the ORT session, build the engines."""
+    import torch
+
+    from archspec.onnx.export import DEFAULT_OPSET, export_spec
+    from archspec.runtime.session import create_session
+    from archspec.torch.build import compile_spec
+
+    module = compile_spec(spec, settings.seed, analysis=analysis, dtype="float32")
+    path = tmp / f"{spec.name}.onnx"
+    export_spec(
+        spec,
+        path,
+        seed=settings.seed,
+        opset=settings.opset or DEFAULT_OPSET,
+        fp16=settings.precision == "fp16",
+        module=module,
+        analysis=analysis,
+    )
+    tuning = settings.ort
+    session = create_session(
+        str(path),
+        _tuned_choice(choice, settings),
+        intra_op_threads=threads,
+        inter_op_threads=1,
+        graph_optimization=tuning.graph_optimization,
+    )
+    engines: list[Engine] = [
+        OrtEngine(
+            session,
+            choice.name,
+            device=device,
+            io_binding=tuning.io_binding,
+            cuda_graph=settings.cuda_graph and device == "cuda",
+        )
+    ]
+    if settings.baselines:
+        torch_module = module
+        if settings.precision == "fp16":
+            torch_module = copy.deepcopy(module).to(torch.float16)
+        torch_module = torch_module.to(device).eval()
+        for name in BASELINES:  # fixed order: torch, then torch-compile
+            if name in settings.baselines:
+                engines.append(
+                    TorchEngine(
+                        torch_module,
+                        compiled=name == ENGINE_COMPILE,
+                        device=device,
+                        cuda_graph=settings.cuda_graph,
+                    )
+                )
+    return _Prepared(spec.name, file, analysis, engines)
+
+
+def _tuned_choice(choice: ProviderChoice, settings: BenchSettings) -> ProviderChoice:
+    """``choice`` with options added to its GPU provider: CUDA graphs, TensorRT fp16, user options.
+
+    The CPU provider has no provider options worth setting (its tuning is the
+    session's graph optimisation level), so a CPU choice comes back unchanged.
+    Untested here: no GPU was lent while this was written.
+    """
+    if choice.name == "cpu":
+        return choice
+    extra: dict[str, Any] = dict(settings.ort.provider_options)
+    if choice.name == "cuda" and settings.cuda_graph:
+        extra["enable_cuda_graph"] = "1"
+    if choice.name == "tensorrt":
+        if settings.cuda_graph:
+            extra["trt_cuda_graph_enable"] = True
+        if settings.precision == "fp16":
+            extra["trt_fp16_enable"] = True
+    if not extra:
+        return choice
+    providers: list[OrtProvider] = []
+    for i, entry in enumerate(choice.ort_providers):
+        name, options = (entry, {}) if isinstance(entry, str) else entry
+        providers.append((name, {**options, **extra}) if i == 0 else entry)
+    return replace(choice, ort_providers=providers)
+
+
+def _bench_batch(
+    prepared: _Prepared,
+    batch: int,
+    settings: BenchSettings,
+    peak: PeakProbe,
+    threads: int,
+    on_fraction: Callable[[float], None],
+) -> list[BenchResult]:
+    analysis = prepared.analysis
+    rng = np.random.default_rng(settings.seed)
+    x = rng.standard_normal((batch, *analysis.input_shape), dtype=np.float32)
+    out_shape = (batch, *analysis.output_shape)
+    engines = prepared.engines
+    for engine in engines:
+        engine.prepare(x, out_shape)
+        engine.run()  # first call: torch.compile compiles, ORT allocates, CUDA graphs capture
+    reference = next((e.output() for e in engines if e.name == ENGINE_TORCH), None)
+    diffs = [
+        None
+        if reference is None
+        else float(np.max(np.abs(e.output().astype(np.float32) - reference.astype(np.float32))))
+        for e in engines
+    ]
+    timings = time_engines(
+        engines, warmup=settings.warmup, min_time=settings.min_time, on_fraction=on_fraction
+    )
+    results = []
+    flops = analysis.totals.flops
+    for engine, timing, diff in zip(engines, timings, diffs, strict=True):
+        latency = Latency.of(timing.seconds)
+        seconds = latency.p50 / 1e3
+        achieved = flops * batch / seconds
+        results.append(
+            BenchResult(
+                spec=prepared.name,
+                file=prepared.file,
+                engine=engine.name,
+                provider=engine.provider,
+                batch=batch,
+                precision=settings.precision,
+                latency=latency,
+                samples=len(timing.seconds),
+                throughput=batch / seconds,
+                flops_per_s=achieved,
+                roofline_fraction=achieved / peak.flops_per_s,
+                peak_memory_bytes=timing.peak_memory,
+                peak_memory_source=engine.meter.source,
+                memory_increase_bytes=timing.memory_increase,
+                max_abs_diff=diff,
+                cuda_graph=engine.cuda_graph,
+                cpu_share=timing.cpu_share(threads),
+            )
+        )
+        engine.release()
+    return results

@@ -1,0 +1,207 @@
+"""Rendering benchmark reports: terminal table, Markdown table, from the JSON document.
+
+Everything here reads the JSON form of a report (``BenchReport.to_json()``),
+not the Python objects, so that a saved ``results.json`` renders exactly as
+the live run did: ``scripts/bench_all.py`` rebuilds docs/benchmarks.md's
+tables from saved files with these same functions. No heavy import here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.report import human_bytes
+
+COLUMNS = (
+    "spec",
+    "engine",
+    "provider",
+    "batch",
+    "precision",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "samples/s",
+    "GFLOP/s",
+    "roofline",
+    "peak memory",
+    "vs torch",
+    "CPU share",
+)
+
+
+def _key(r: dict[str, Any]) -> tuple[str, int, str]:
+    return (r["spec"], r["batch"], r["precision"])
+
+
+def speedups(results: list[dict[str, Any]]) -> list[float | None]:
+    """Each result's throughput over the ``torch`` engine's at the same spec, batch and precision."""
+    eager = {_key(r): r["throughput"] for r in results if r["engine"] == "torch"}
+    return [
+        (r["throughput"] / eager[_key(r)]) if _key(r) in eager and eager[_key(r)] else None
+        for r in results
+    ]
+
+
+def fmt_ms(v: float) -> str:
+    """Milliseconds with three significant digits or so (0.127, 10.66, 144.8, 1,475)."""
+    if v >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n >= 1024**3:
+        return f"{n / 1024**3:.2f} GiB"
+    if n >= 100 * 1024**2:
+        return f"{n / 1024**2:.0f} MiB"
+    return human_bytes(n)
+
+
+def _mib(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1024**2:,.0f}"
+
+
+def _ratio(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.0f}×" if v >= 100 else f"{v:.1f}×" if v >= 10 else f"{v:.2f}×"
+
+
+def _rate(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
+    """The table's cells, one row per result, in the report's order.
+
+    ``compact`` writes memory as a bare number of MiB (the terminal header says MiB).
+    """
+    out = []
+    results = doc["results"]
+    for r, ratio in zip(results, speedups(results), strict=True):
+        lat = r["latency_ms"]
+        out.append(
+            [
+                r["spec"],
+                r["engine"],
+                r["provider"] + (" +graph" if r.get("cuda_graph") else ""),
+                str(r["batch"]),
+                r["precision"],
+                fmt_ms(lat["p50"]),
+                fmt_ms(lat["p90"]),
+                fmt_ms(lat["p99"]),
+                _rate(r["throughput"]),
+                f"{r['flops_per_s'] / 1e9:.1f}",
+                f"{100 * r['roofline_fraction']:.1f}%",
+                _mib(r.get("peak_memory_bytes")) if compact else _bytes(r.get("peak_memory_bytes")),
+                _ratio(ratio),
+                f"{100 * r['cpu_share']:.0f}%" if r.get("cpu_share") is not None else "—",
+            ]
+        )
+    return out
+
+
+def summary(doc: dict[str, Any]) -> str:
+    """One line naming the machine and the roof every fraction is relative to."""
+    env = doc.get("environment", {})
+    roof = doc.get("roofline", {})
+    device = env.get("gpu") or env.get("cpu") or "unknown device"
+    threads = env.get("threads", {}).get("intra_op")
+    return (
+        f"{device}, {threads} threads; roof {doc['peak_flops_per_s'] / 1e9:,.1f} GFLOP/s "
+        f"({roof.get('precision', '?')} {roof.get('size', '?')}² matmul, measured in this run); "
+        f"latency over interleaved rounds, throughput at p50"
+    )
+
+
+def markdown_table(doc: dict[str, Any]) -> str:
+    """A GitHub Markdown table of every result; numbers right-aligned."""
+    numeric = {"batch", *COLUMNS[5:]}
+    head = "| " + " | ".join(COLUMNS) + " |"
+    rule = "|" + "|".join("---:" if c in numeric else "---" for c in COLUMNS) + "|"
+    body = ["| " + " | ".join(cells) + " |" for cells in rows(doc)]
+    return "\n".join([head, rule, *body])
+
+
+TERMINAL_HEADERS = {
+    "p50 ms": "p50\nms",
+    "p90 ms": "p90\nms",
+    "p99 ms": "p99\nms",
+    "samples/s": "samples\n/s",
+    "GFLOP/s": "GFLOP\n/s",
+    "roofline": "roof-\nline",
+    "peak memory": "peak\nMiB",
+    "vs torch": "vs\ntorch",
+}
+
+
+def rich_tables(doc: dict[str, Any]) -> list[Any]:
+    """One rich Table per spec, narrow enough for an 80-column terminal.
+
+    The spec goes in the title; so do provider and precision when every row
+    of that spec shares them (the usual case); headers take two lines.
+    """
+    from rich import box
+    from rich.table import Table
+
+    all_cells = rows(doc, compact=True)
+    tables = []
+    for spec in dict.fromkeys(c[0] for c in all_cells):
+        cells = [c for c in all_cells if c[0] == spec]
+        hidden = {0, COLUMNS.index("CPU share")} | {
+            i
+            for i, name in enumerate(COLUMNS)
+            if name in ("provider", "precision") and len({c[i] for c in cells}) == 1
+        }
+        title = " — ".join([spec, ", ".join(cells[0][i] for i in sorted(hidden - {0}))])
+        table = Table(
+            title=title.rstrip(" —"),
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+            padding=(0, 1),
+        )
+        for i, column in enumerate(COLUMNS):
+            if i not in hidden:
+                numeric = column in {"batch", *COLUMNS[5:]}
+                table.add_column(
+                    TERMINAL_HEADERS.get(column, column),
+                    justify="right" if numeric else "left",
+                    no_wrap=True,
+                )
+        for row in cells:
+            table.add_row(*(c for i, c in enumerate(row) if i not in hidden))
+        tables.append(table)
+    return tables
+
+
+def pivot_markdown(docs: list[dict[str, Any]], batches: tuple[int, ...]) -> str:
+    """Samples/s as a grid: one row per spec × engine, one column per batch × precision.
+
+    The GPU layout of docs/benchmarks.md (batches 1, 8, 64, 256 at fp32 and
+    fp16), filled from one or more reports (typically one per precision).
+    A cell no report covers shows "—"; the last column is the best roofline
+    fraction of the row.
+    """
+    results = [r for doc in docs for r in doc["results"]]
+    precisions = list(dict.fromkeys(r["precision"] for r in results)) or ["fp32", "fp16"]
+    by_cell = {(r["spec"], r["engine"], r["batch"], r["precision"]): r for r in results}
+    keys = list(dict.fromkeys((r["spec"], r["engine"]) for r in results))
+    cols = [(b, p) for p in precisions for b in batches]
+    head = "| spec | engine | " + " | ".join(f"{p} b{b}" for b, p in cols) + " | best roofline |"
+    rule = "|---|---|" + "---:|" * (len(cols) + 1)
+    lines = [head, rule]
+    for spec, engine in keys:
+        cells = []
+        fractions = []
+        for b, p in cols:
+            r = by_cell.get((spec, engine, b, p))
+            cells.append(_rate(r["throughput"]) if r else "—")
+            if r:
+                fractions.append(r["roofline_fraction"])
+        best = f"{100 * max(fractions):.1f}%" if fractions else "—"
+        lines.append(f"| {spec} | {engine} | " + " | ".join(cells) + f" | {best} |")
+    return "\n".join(lines)
