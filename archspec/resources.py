@@ -27,8 +27,20 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits(analysis: Analysis, max_params: int | None = None, dtype: str | None = None) -> None:
-    """Raise :class:`ResourceError` if the weights exceed ``max_params`` or the memory available now."""
+def check_fits(
+    analysis: Analysis,
+    max_params: int | None = None,
+    dtype: str | None = None,
+    *,
+    copies: int = 1,
+    purpose: str = "its",
+) -> None:
+    """Raise :class:`ResourceError` if the weights exceed ``max_params`` or the memory available now.
+
+    ``copies`` is how many times the weights are held at once by the job asking:
+    one to build a module, more to export it (see ``EXPORT_COPIES``), so a job
+    that would be killed half-way by the OOM killer is refused up front instead.
+    """
     elements = analysis.totals.params + analysis.totals.buffers
     itemsize = DTYPE_BYTES[dtype or analysis.spec.input.dtype]
     name = analysis.spec.name
@@ -36,10 +48,15 @@ def check_fits(analysis: Analysis, max_params: int | None = None, dtype: str | N
         raise ResourceError(
             f"{name} has {elements:,} parameter and buffer elements, above --max-params {max_params:,}"
         )
-    need = elements * itemsize
+    need = elements * itemsize * copies
     free = available_memory()
     if free is not None and need > free:
+        held = (
+            f" ({copies} copies of {elements:,} weights)"
+            if copies > 1
+            else f" for its {elements:,} weights"
+        )
         raise ResourceError(
-            f"{name} needs {need:,} bytes for its {elements:,} weights, but only {free:,} bytes of memory "
-            "are available; nothing was allocated"
+            f"{name} needs {need:,} bytes{held}{'' if purpose == 'its' else ' to ' + purpose}, "
+            f"but only {free:,} bytes of memory are available; nothing was allocated"
         )

@@ -380,3 +380,31 @@ def test_compile_cli_refuses_a_billion_channels(tmp_path: Path) -> None:
     assert not weights.exists()
     assert list(tmp_path.glob(".giant*")) == []
     assert run.rss_mb < 1024, f"{run.rss_mb:.0f} MB"  # torch itself is most of it
+
+
+def test_export_cli_refuses_a_billion_channels(tmp_path: Path) -> None:
+    """Export needs the weights several times over; it is refused whole, leaving no file."""
+    spec = tmp_path / "giant.yaml"
+    spec.write_text(GIANT, encoding="utf-8")
+    model = tmp_path / "giant.onnx"
+    run = measured(["archspec.cli.main", "export", str(spec), "-o", str(model)], tmp_path)
+    assert run.code == 2, run.err
+    assert "Traceback" not in run.err
+    (line,) = run.err.splitlines()
+    assert line.startswith("archspec: error: giant needs"), line
+    assert "copies of" in line and "to export" in line, line
+    assert not model.exists()
+    assert not [p.name for p in tmp_path.iterdir() if "giant" in p.name and p != spec]
+
+
+def test_export_counts_every_copy_of_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weights that fit once but not four times are refused by export, not by compile."""
+    import archspec.resources as resources
+    from archspec.onnx.export import EXPORT_COPIES
+
+    analysis = archspec.analyze(archspec.load(ROOT / "specs" / "lenet5-d2l.yaml"))
+    weight_bytes = (61_706 + 0) * 4  # lenet5-d2l: 61,706 float32 parameters, no buffers
+    monkeypatch.setattr(resources, "available_memory", lambda: weight_bytes * 2)
+    resources.check_fits(analysis)  # one copy fits
+    with pytest.raises(ResourceError, match=f"{EXPORT_COPIES} copies of 61,706 weights"):
+        resources.check_fits(analysis, copies=EXPORT_COPIES, purpose="export")
