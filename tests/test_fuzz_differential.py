@@ -301,8 +301,31 @@ def _check_against_onnx(gen: GeneratedSpec) -> None:
         np.testing.assert_allclose(value, want, rtol=1e-3, atol=1e-4 * scale, err_msg=name)
 
 
+# Found by the 5,000-spec run: PyTorch (and ONNX Runtime) drop the last ceil_mode
+# window of the 26-wide axis, which would start in the right padding (9 columns);
+# ONNX shape inference before opset 22 counts it (10). Export now picks opset 22.
+CEIL_DROP = GeneratedSpec(
+    data={
+        "archspec": 1,
+        "name": "A",
+        "input": {"shape": [1, 26, 26]},
+        "layers": [
+            {"name": "l0", "type": "maxpool2d", "kernel": 3, "padding": [0, 1], "ceil_mode": True}
+        ],
+    },
+    shapes={"l0": (1, 9, 9)},
+    text=(
+        "archspec: 1\nname: A\ninput: {shape: [1, 26, 26]}\nlayers:\n"
+        "- {name: l0, type: maxpool2d, kernel: 3, padding: [0, 1], ceil_mode: true}\n"
+    ),
+    style="flow",
+    kinds=["maxpool2d"],
+)
+
+
 @pytest.mark.skipif(not _export_available(), reason="archspec.onnx.export not there yet")
 @settings(max_examples=ONNX_EXAMPLES)
 @given(gen=specs(max_layers=5, dtypes=("float32",)))
+@example(gen=CEIL_DROP)
 def test_onnx_agrees_with_calculator_and_pytorch(gen: GeneratedSpec) -> None:
     _check_against_onnx(gen)

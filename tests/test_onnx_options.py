@@ -237,6 +237,34 @@ def test_opset_17_with_lrn_is_refused_and_leaves_nothing(tmp_path: Path) -> None
         export_spec(spec, tmp_path / "lrn.onnx", opset=11)
 
 
+def test_ceil_mode_pool_that_drops_its_last_window_needs_opset_22(tmp_path: Path) -> None:
+    """26 columns, kernel 3, stride 3, padding 1, ceil_mode: PyTorch gives 9 columns, not 10.
+
+    ⌈(26 + 2 − 3)/3⌉ + 1 = 10, but the 10th window would start at column 27 − 1 = 26,
+    in the right padding, so PyTorch drops it; ONNX pooling does the same only
+    from opset 22, so archspec exports that opset when it leaves the choice.
+    """
+    spec = _spec(
+        [{"name": "p", "type": "maxpool2d", "kernel": 3, "padding": [0, 1], "ceil_mode": True}],
+        [1, 26, 26],
+    )
+    result = export_spec(spec, tmp_path / "p.onnx")
+    assert result.opset == 22
+    model = onnx.load(result.path)
+    del model.graph.value_info[:]
+    for out in model.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    dims = inferred.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[1:]] == [1, 9, 9]
+    with pytest.raises(ExportError, match=r"layer 'p': .*use --opset 22"):
+        export_spec(spec, tmp_path / "p18.onnx", opset=18)
+    assert not (tmp_path / "p18.onnx").exists()
+    # ceil_mode that only adds a window inside the input keeps the default opset
+    plain = _spec([{"name": "p", "type": "maxpool2d", "kernel": 2, "ceil_mode": True}], [1, 5, 5])
+    assert export_spec(plain, tmp_path / "q.onnx").opset == 18
+
+
 # --- names -----------------------------------------------------------------------
 
 

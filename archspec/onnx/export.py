@@ -55,6 +55,9 @@ MIN_OPSET = 17
 # program's constants, the ModelProto and its serialised bytes (AlexNet-2012,
 # 244 MB of weights: 1.36 GB peak RSS, of which ~0.45 GB is torch and onnx).
 EXPORT_COPIES = 4
+# ONNX pooling drops a ceil_mode window that starts in the right padding, as PyTorch
+# does, only from this opset (onnx/onnx#5741); see _Pool2d.drops_last_window.
+CEIL_POOL_OPSET = 22
 WRAPPER_ATTR = "model"
 # onnx.TensorProto element types of the spec dtypes (literal, to keep onnx unimported here)
 ONNX_DTYPES = {"float32": 1, "float16": 10, "float64": 11, "bfloat16": 16}
@@ -282,13 +285,39 @@ def _prepare_module(
     return built, f"seed:{seed}" if seed is not None else "unseeded"
 
 
+def choose_opset(analysis: Analysis, opset: int | None) -> int:
+    """The opset to export: ``opset`` if given, else the default or the oldest the spec needs.
+
+    A ceil_mode pool whose last window PyTorch drops needs opset 22 (older ONNX
+    pooling counts that window, so ONNX shape inference would disagree with PyTorch
+    and ONNX Runtime); asking for an older opset for such a spec is an ExportError.
+    """
+    from archspec.layers.pool import _Pool2d
+
+    needs = [
+        row.name
+        for row in analysis.rows
+        if isinstance(layer := analysis.graph.layers[row.name], _Pool2d)
+        and layer.drops_last_window(row.input_shapes[0])
+    ]
+    if opset is None:
+        return CEIL_POOL_OPSET if needs else DEFAULT_OPSET
+    if needs and isinstance(opset, int) and opset < CEIL_POOL_OPSET:
+        raise ExportError(
+            f"layer '{needs[0]}': with ceil_mode, PyTorch drops the last window, which would start "
+            f"in the padding; ONNX pooling does so only from opset {CEIL_POOL_OPSET}: "
+            f"use --opset {CEIL_POOL_OPSET} (or leave --opset out)"
+        )
+    return opset
+
+
 def export_spec(
     spec: Spec,
     path: str | os.PathLike[str],
     *,
     seed: int | None = 0,
     weights: str | os.PathLike[str] | None = None,
-    opset: int = DEFAULT_OPSET,
+    opset: int | None = None,
     fp16: bool = False,
     module: SpecModule | None = None,
     analysis: Analysis | None = None,
@@ -308,6 +337,8 @@ def export_spec(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     target = check_output_path(path)
+    analysis = analysis or analyze(spec)
+    opset = choose_opset(analysis, opset)
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
     import onnx
@@ -317,7 +348,6 @@ def export_spec(
             f"opset {opset} is newer than this onnx {onnx.__version__} knows "
             f"(up to {onnx.defs.onnx_opset_version()})"
         )
-    analysis = analysis or analyze(spec)
     dtype = "float16" if fp16 else spec.input.dtype
     if weights is not None and not Path(weights).is_file():
         raise WeightsError(f"{weights}: no such weights file")

@@ -544,7 +544,7 @@ def _prepare_spec(
     """Compile once, export that module, open the ORT session, build the engines."""
     import torch
 
-    from archspec.onnx.export import DEFAULT_OPSET, export_spec
+    from archspec.onnx.export import export_spec
     from archspec.runtime.session import create_session
     from archspec.torch.build import compile_spec
 
@@ -554,7 +554,7 @@ def _prepare_spec(
         spec,
         path,
         seed=settings.seed,
-        opset=settings.opset or DEFAULT_OPSET,
+        opset=settings.opset,
         fp16=settings.precision == "fp16",
         module=module,
         analysis=analysis,

@@ -30,8 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--opset",
         type=int,
-        default=DEFAULT_OPSET,
-        help=f"ONNX opset (default {DEFAULT_OPSET}; 17 works only for specs without LRN)",
+        help=(
+            f"ONNX opset (default {DEFAULT_OPSET}, or 22 for a ceil_mode pool whose last window "
+            "PyTorch drops; 17 works only for specs without LRN)"
+        ),
     )
     p.add_argument("--fp16", action="store_true", help="float16 weights, input and output")
     p.add_argument(

@@ -89,7 +89,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "for a .onnx exported with --weights, the same file for --verify",
     )
     p.add_argument("--fp16", action="store_true", help="spec MODEL only: export in float16")
-    p.add_argument("--opset", type=int, help="spec MODEL only: ONNX opset to export (default 18)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        help="spec MODEL only: ONNX opset to export (default: as archspec export)",
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -211,7 +215,7 @@ def _is_onnx(args: argparse.Namespace) -> bool:
 def _export_spec(args: argparse.Namespace, tmp: Path) -> Loaded:
     """Compile the spec, export it into ``tmp``; the compiled module is the verify reference."""
     from archspec.analysis import analyze
-    from archspec.onnx.export import DEFAULT_OPSET, export_spec, load_weights
+    from archspec.onnx.export import export_spec, load_weights
     from archspec.onnx.model import model_info
     from archspec.spec import load
     from archspec.torch.build import compile_spec
@@ -232,7 +236,7 @@ def _export_spec(args: argparse.Namespace, tmp: Path) -> Loaded:
         tmp / f"{spec.name}.onnx",
         module=module,
         analysis=analysis,
-        opset=args.opset or DEFAULT_OPSET,
+        opset=args.opset,
         fp16=args.fp16,
         keep_model=True,
     )
