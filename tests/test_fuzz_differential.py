@@ -247,10 +247,6 @@ def test_window_layers_refuse_exactly_what_pytorch_refuses(case: WindowCase) -> 
 ONNX_EXAMPLES = max(3, N // 10) if N < 1000 else max(100, N // 25)
 
 
-def _export_available() -> bool:
-    return (Path(archspec.__file__).parent / "onnx" / "export.py").is_file()
-
-
 def _check_against_onnx(gen: GeneratedSpec) -> None:
     import onnx
     import onnxruntime as ort
@@ -323,7 +319,6 @@ CEIL_DROP = GeneratedSpec(
 )
 
 
-@pytest.mark.skipif(not _export_available(), reason="archspec.onnx.export not there yet")
 @settings(max_examples=ONNX_EXAMPLES)
 @given(gen=specs(max_layers=5, dtypes=("float32",)))
 @example(gen=CEIL_DROP)
