@@ -63,6 +63,20 @@ def test_export_summary(exported: tuple[Path, dict[str, object]]) -> None:
     assert meta.metadata(onnx.load(path))[meta.KEY_WEIGHTS] == "seed:3"
 
 
+def test_top_k_is_largest_first_for_logits(capsys: pytest.CaptureFixture[str]) -> None:
+    """lenet5-d2l ends in a linear layer: its best classes are its largest outputs."""
+    code, out, err = cli(
+        capsys, "run", LENET_D2L, "--batch", "2", "--top-k", "3", "--provider", "cpu",
+        "--format", "json",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["top_k_order"] == "largest first"
+    for row in doc["top_k"]:
+        values = [e["value"] for e in row]
+        assert values == sorted(values, reverse=True)
+
+
 def test_run_json_figures(
     lenet_onnx: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -90,8 +104,12 @@ def test_run_json_figures(
     assert doc["provider"] == "cpu" and doc["output"]["shape"] == [3, 10]
     with torch.inference_mode():
         ref = compile_spec(archspec.load(LENET), seed=3)(torch.from_numpy(x)).numpy()
-    want = np.argsort(-ref, axis=1, kind="stable")[:, :3]
+    # LeNet-5 1998's RBF outputs are penalties: the best class is the smallest
+    want = np.argsort(ref, axis=1, kind="stable")[:, :3]
+    assert doc["top_k_order"] == "smallest first"
     assert [[e["index"] for e in row] for row in doc["top_k"]] == want.tolist()
+    for row, ref_row in zip(doc["top_k"], ref, strict=True):
+        assert row[0]["value"] == pytest.approx(float(ref_row.min()), abs=1e-4)
     for row, ref_row in zip(doc["top_k"], ref, strict=True):
         for e in row:
             assert e["value"] == pytest.approx(float(ref_row[e["index"]]), abs=1e-4)

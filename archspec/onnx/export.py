@@ -285,6 +285,13 @@ def _prepare_module(
     return built, f"seed:{seed}" if seed is not None else "unseeded"
 
 
+def output_order(analysis: Analysis) -> str:
+    """How the output ranks classes: an RBF output is a distance, so the smallest wins."""
+    return (
+        "ascending" if analysis.graph.layers[analysis.graph.output].type == "rbf" else "descending"
+    )
+
+
 def choose_opset(analysis: Analysis, opset: int | None) -> int:
     """The opset to export: ``opset`` if given, else the default or the oldest the spec needs.
 
@@ -387,6 +394,7 @@ def export_spec(
         meta.KEY_DTYPE: dtype,
         meta.KEY_LAYERS: json.dumps(list(names)),
         meta.KEY_OUTPUT: output,
+        meta.KEY_OUTPUT_ORDER: output_order(analysis),
         meta.KEY_EXPORTER: f"torch {torch.__version__} (dynamo exporter)",
     }
     if weights is not None:

@@ -35,6 +35,9 @@ KEY_DTYPE = PREFIX + "dtype"
 KEY_LAYERS = PREFIX + "layers"  # JSON list of the layer value names, in graph order
 KEY_OUTPUT = PREFIX + "output"
 KEY_EXPORTER = PREFIX + "exporter"
+# "ascending" when a smaller output is the better class (LeNet-5's RBF output is a
+# squared distance, a penalty), else "descending"; `run --top-k` ranks by it.
+KEY_OUTPUT_ORDER = PREFIX + "output_order"
 
 
 class ModelFileError(RuntimeInputError):

@@ -69,7 +69,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="compare every layer with the PyTorch module; exit 1 on a mismatch",
     )
     p.add_argument(
-        "--top-k", type=int, metavar="K", help="print the K largest outputs of each sample"
+        "--top-k",
+        type=int,
+        metavar="K",
+        help="print each sample's K best classes: the largest outputs, or the smallest "
+        "where the output is a distance (an rbf layer, as in LeNet-5 1998)",
     )
     p.add_argument(
         "--seed",
@@ -123,6 +127,7 @@ class Loaded:
 
 
 def run(args: argparse.Namespace) -> int:
+    from archspec.onnx.model import KEY_OUTPUT_ORDER
     from archspec.runtime.providers import choose
 
     _check_args(args)
@@ -161,9 +166,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"output: {loaded.info.output_name} {output.dtype} {list(output.shape)}")
             print(_latency_line(report["latency"], x.shape[0]))
         if args.top_k:
-            report["top_k"] = _top_k(output, args.top_k)
+            smallest = loaded.info.metadata.get(KEY_OUTPUT_ORDER) == "ascending"
+            report["top_k"] = _top_k(output, args.top_k, smallest=smallest)
+            report["top_k_order"] = "smallest first" if smallest else "largest first"
             if text:
-                _print_top_k(report["top_k"], args.top_k)
+                _print_top_k(report["top_k"], args.top_k, smallest)
         code = 0
         if args.verify:
             parity = _verify(loaded, choice, x, args)
@@ -466,8 +473,13 @@ def _check_top_k(k: int | None, model: onnx.ModelProto) -> None:
             )
 
 
-def _top_k(output: np.ndarray, k: int) -> list[list[dict[str, float]]]:
-    """The k largest values of each sample's output (flattened), largest first."""
+def _top_k(output: np.ndarray, k: int, *, smallest: bool = False) -> list[list[dict[str, float]]]:
+    """The k best values of each sample's output (flattened), best first.
+
+    Best is largest for logits and probabilities; for a distance output (the
+    metadata's output order is ascending) it is smallest, else LeNet-5's top-1
+    would be the class it considers least likely.
+    """
     import numpy as np
 
     from archspec.runtime import RuntimeInputError
@@ -477,15 +489,16 @@ def _top_k(output: np.ndarray, k: int) -> list[list[dict[str, float]]]:
         raise RuntimeInputError(
             f"--top-k {k} exceeds the {flat.shape[1]} values of each sample's output"
         )
-    order = np.argsort(-flat, axis=1, kind="stable")[:, :k]
+    order = np.argsort(flat if smallest else -flat, axis=1, kind="stable")[:, :k]
     return [
         [{"index": int(i), "value": float(row[i])} for i in idx]
         for row, idx in zip(flat, order, strict=True)
     ]
 
 
-def _print_top_k(top: list[list[dict[str, float]]], k: int) -> None:
-    print(f"top-{k} per sample (index: value):")
+def _print_top_k(top: list[list[dict[str, float]]], k: int, smallest: bool = False) -> None:
+    which = "smallest first: the output is a distance" if smallest else "largest first"
+    print(f"top-{k} per sample (index: value, {which}):")
     for n, items in enumerate(top):
         print(f"  {n}: " + ", ".join(f"{int(e['index'])}: {e['value']:.6g}" for e in items))
 
