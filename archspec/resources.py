@@ -33,7 +33,7 @@ def check_fits(
     dtype: str | None = None,
     *,
     copies: int = 1,
-    purpose: str = "its",
+    purpose: str | None = None,
 ) -> None:
     """Raise :class:`ResourceError` if the weights exceed ``max_params`` or the memory available now.
 
@@ -52,11 +52,11 @@ def check_fits(
     free = available_memory()
     if free is not None and need > free:
         held = (
-            f" ({copies} copies of {elements:,} weights)"
+            f"{copies} copies of {elements:,} weights"
             if copies > 1
-            else f" for its {elements:,} weights"
+            else f"its {elements:,} weights"
         )
         raise ResourceError(
-            f"{name} needs {need:,} bytes{held}{'' if purpose == 'its' else ' to ' + purpose}, "
+            f"{name} needs {need:,} bytes for {held}{f' to {purpose}' if purpose else ''}, "
             f"but only {free:,} bytes of memory are available; nothing was allocated"
         )

@@ -1,4 +1,4 @@
-"""Hypothesis profiles for the fuzz tests (nothing else here; other tests do not use it).
+"""Hypothesis profiles for the fuzz tests, and the shipped specs compiled once per module.
 
     pytest tests/test_fuzz_differential.py                          # default: quick
     pytest tests/test_fuzz_differential.py --hypothesis-profile=long
@@ -11,8 +11,20 @@ Each fuzz test scales its own example count from the profile's
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import archspec
+
+if TYPE_CHECKING:
+    from archspec.analysis import Analysis
+    from archspec.torch.build import SpecModule
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
@@ -25,3 +37,23 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "archspec"))
+
+
+@pytest.fixture(scope="module")
+def built() -> Callable[[str], tuple[Analysis, SpecModule]]:
+    """``built(name)``: a shipped spec's analysis and module (seed 0), compiled once per test module.
+
+    AlexNet takes about a second to compile; torch is imported only by the tests that ask.
+    """
+    from archspec.torch.build import compile_spec
+
+    cache: dict[str, tuple[Analysis, SpecModule]] = {}
+
+    def get(name: str) -> tuple[Analysis, SpecModule]:
+        if name not in cache:
+            spec = archspec.load(SPECS / f"{name}.yaml")
+            analysis = archspec.analyze(spec)
+            cache[name] = (analysis, compile_spec(spec, seed=0, analysis=analysis))
+        return cache[name]
+
+    return get

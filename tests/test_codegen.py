@@ -143,20 +143,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-@pytest.fixture(scope="module")
-def built() -> Callable[[str], tuple[Analysis, SpecModule]]:
-    cache: dict[str, tuple[Analysis, SpecModule]] = {}
-
-    def get(name: str) -> tuple[Analysis, SpecModule]:
-        if name not in cache:
-            spec = archspec.load(SPECS / f"{name}.yaml")
-            analysis = archspec.analyze(spec)
-            cache[name] = (analysis, compile_spec(spec, seed=0, analysis=analysis))
-        return cache[name]
-
-    return get
-
-
 def test_generated_files_pass_ruff(generated: dict[str, Path]) -> None:
     folder = str(next(iter(generated.values())).parent)
     config = str(ROOT / "pyproject.toml")

@@ -18,7 +18,6 @@ import torch
 import torchinfo
 from torch import nn
 
-import archspec
 from archspec.analysis import Analysis
 from archspec.torch.build import SpecModule, compile_spec
 from archspec.torch.verify import Mismatch, state_counts, verify_module
@@ -38,21 +37,6 @@ PUBLISHED = {
     "alexnet-d2l": (46_764_746, 0),
     "alexnet-torchvision": (61_100_840, 0),
 }
-
-
-@pytest.fixture(scope="module")
-def built() -> Callable[[str], tuple[Analysis, SpecModule]]:
-    """Each spec compiled once for the whole module (AlexNet takes about a second)."""
-    cache: dict[str, tuple[Analysis, SpecModule]] = {}
-
-    def get(name: str) -> tuple[Analysis, SpecModule]:
-        if name not in cache:
-            spec = archspec.load(SPECS / f"{name}.yaml")
-            analysis = archspec.analyze(spec)
-            cache[name] = (analysis, compile_spec(spec, seed=0, analysis=analysis))
-        return cache[name]
-
-    return get
 
 
 def test_every_shipped_spec_is_covered() -> None:

@@ -134,6 +134,9 @@ class Layer(BaseModel):
     # Formulas shown by the generated reference; they document the methods below.
     shape_rule: ClassVar[str] = "output = input"
     count_rule: ClassVar[str] = "no params, no connections, no MACs"
+    # True where the smallest output is the best class (a distance, as LeNet-5's RBF):
+    # recorded at export so that `run --top-k` ranks the right way round.
+    smaller_is_better: ClassVar[bool] = False
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         return shapes[0]
@@ -151,6 +154,15 @@ class Layer(BaseModel):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         raise NotImplementedError(f"{type(self).__name__} has no PyTorch builder")
+
+    def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
+        """The oldest ONNX opset that computes this layer as PyTorch does, and why; None: any.
+
+        Like an ONNX operator schema's `since_version`, but for this layer on these
+        inputs: the exporter picks the newest such opset of a spec by default and
+        refuses an older one the user asks for, naming the layer.
+        """
+        return None
 
     @property
     def activation_name(self) -> str | None:

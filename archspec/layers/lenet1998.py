@@ -79,6 +79,7 @@ class RBF(Layer):
         False, description="learn the centre vectors instead of keeping them fixed"
     )
 
+    smaller_is_better = True  # y_j is a squared distance: the nearest centre wins
     shape_rule = "[in] → [out_features]"
     count_rule = "buffers (or params if trainable) = in·out; connections = in·out; macs = in·out"
 

@@ -80,21 +80,24 @@ class _Pool2d(Layer):
             shapes[0], pair(self.kernel), self._stride(), (2 * p[0], 2 * p[1]), self._dilation()
         )
 
-    def drops_last_window(self, shape: Shape) -> bool:
-        """Whether PyTorch's ceil_mode drops a last window that would start in the right padding.
+    def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
+        """Opset 22 where PyTorch's ceil_mode drops a last window that would start in the padding.
 
         ONNX pooling follows that rule only from opset 22; with an older opset, ONNX
         shape inference counts the window (26 wide, kernel 3, padding 1, ceil_mode:
         10 instead of 9), while PyTorch and ONNX Runtime compute 9.
         """
         if not self.ceil_mode:
-            return False
+            return None
         k, p, d = pair(self.kernel), pair(self.padding), self._dilation()
-        for n, ki, si, pi, di in zip(shape[1:], k, self._stride(), p, d, strict=True):
+        for n, ki, si, pi, di in zip(shapes[0][1:], k, self._stride(), p, d, strict=True):
             span = n + 2 * pi - di * (ki - 1) - 1
             if -(-span // si) + 1 != window_out(n, ki, si, 2 * pi, di, True):
-                return True
-        return False
+                return 22, (
+                    "with ceil_mode, PyTorch drops the last window, which would start in "
+                    "the padding; ONNX pooling does so only from opset 22"
+                )
+        return None
 
     def _torch_kwargs(self) -> dict[str, object]:
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}

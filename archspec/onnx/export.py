@@ -55,9 +55,6 @@ MIN_OPSET = 17
 # program's constants, the ModelProto and its serialised bytes (AlexNet-2012,
 # 244 MB of weights: 1.36 GB peak RSS, of which ~0.45 GB is torch and onnx).
 EXPORT_COPIES = 4
-# ONNX pooling drops a ceil_mode window that starts in the right padding, as PyTorch
-# does, only from this opset (onnx/onnx#5741); see _Pool2d.drops_last_window.
-CEIL_POOL_OPSET = 22
 WRAPPER_ATTR = "model"
 # onnx.TensorProto element types of the spec dtypes (literal, to keep onnx unimported here)
 ONNX_DTYPES = {"float32": 1, "float16": 10, "float64": 11, "bfloat16": 16}
@@ -286,35 +283,31 @@ def _prepare_module(
 
 
 def output_order(analysis: Analysis) -> str:
-    """How the output ranks classes: an RBF output is a distance, so the smallest wins."""
-    return (
-        "ascending" if analysis.graph.layers[analysis.graph.output].type == "rbf" else "descending"
-    )
+    """How the output ranks classes: ascending where the smallest is best (a distance)."""
+    output = analysis.graph.layers[analysis.graph.output]
+    return "ascending" if output.smaller_is_better else "descending"
 
 
 def choose_opset(analysis: Analysis, opset: int | None) -> int:
-    """The opset to export: ``opset`` if given, else the default or the oldest the spec needs.
+    """``opset`` if given, else the newer of the default and the oldest every layer accepts.
 
-    A ceil_mode pool whose last window PyTorch drops needs opset 22 (older ONNX
-    pooling counts that window, so ONNX shape inference would disagree with PyTorch
-    and ONNX Runtime); asking for an older opset for such a spec is an ExportError.
+    Each layer states the oldest opset that computes it as PyTorch does
+    (``Layer.onnx_opset``); asking for an older one is an ExportError naming the layer.
     """
-    from archspec.layers.pool import _Pool2d
-
     needs = [
-        row.name
+        (need, row.name, why)
         for row in analysis.rows
-        if isinstance(layer := analysis.graph.layers[row.name], _Pool2d)
-        and layer.drops_last_window(row.input_shapes[0])
+        if (found := analysis.graph.layers[row.name].onnx_opset(row.input_shapes)) is not None
+        for need, why in [found]
     ]
     if opset is None:
-        return CEIL_POOL_OPSET if needs else DEFAULT_OPSET
-    if needs and isinstance(opset, int) and opset < CEIL_POOL_OPSET:
-        raise ExportError(
-            f"layer '{needs[0]}': with ceil_mode, PyTorch drops the last window, which would start "
-            f"in the padding; ONNX pooling does so only from opset {CEIL_POOL_OPSET}: "
-            f"use --opset {CEIL_POOL_OPSET} (or leave --opset out)"
-        )
+        return max([DEFAULT_OPSET, *(need for need, _, _ in needs)])
+    for need, name, why in needs:
+        if opset < need:
+            raise ExportError(
+                f"layer '{name}': {why}; opset {opset} cannot express it: "
+                f"use --opset {need} or newer (or leave --opset out)"
+            )
     return opset
 
 
@@ -344,10 +337,10 @@ def export_spec(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     target = check_output_path(path)
+    if opset is not None and (not isinstance(opset, int) or opset < MIN_OPSET):
+        raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
     analysis = analysis or analyze(spec)
     opset = choose_opset(analysis, opset)
-    if not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
     import onnx
 
     if opset > onnx.defs.onnx_opset_version():
