@@ -10,6 +10,7 @@ with the expansion, which is what defeats alias bombs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -211,9 +212,28 @@ def parse_document(text: str, file: str = "<string>") -> Document:
 def _check_depth(file: str, text: str) -> None:
     """Refuse deep nesting before composing: libyaml's composer recurses in C, and
     some 50,000 nested ``[`` overflow the C stack (a segfault, not a RecursionError).
-    The event parser keeps its own stack, so this scan is safe at any depth."""
+    The event parser keeps its own stack, so this scan is safe at any depth.
+
+    libyaml (PyYAML >= 6.0.2) may stop first, with a nesting limit of its own,
+    while it looks ahead for simple keys; then the text up to where it stopped
+    is scanned again by the pure-Python parser, which has no such limit, so
+    the user reads archspec's rule and position whichever parser gives up first.
+    """
+    try:
+        _scan_depth(file, text, _Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if _Loader is yaml.SafeLoader or mark is None or mark.index <= 0:
+            raise
+        # The prefix ends mid-construct, so it is bad YAML too; only the depth rule matters.
+        with contextlib.suppress(yaml.YAMLError):
+            _scan_depth(file, text[: mark.index], yaml.SafeLoader)
+        raise
+
+
+def _scan_depth(file: str, text: str, loader: type) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
