@@ -133,9 +133,9 @@ def test_json_surrogate_escape_is_a_located_error() -> None:
     text = '{"archspec": 1, "name": "n", "title": "\\ud800\\udc00"}'
     with pytest.raises(SpecError) as info:
         archspec.loads(text, "s.json")
-    assert [d.render() for d in info.value.diagnostics] == [
-        "s.json:1:42: error: invalid YAML: found invalid Unicode character escape code"
-    ]
+    # archspec's part of the line (file, position, kind); the rest is PyYAML's own words.
+    (line,) = [d.render() for d in info.value.diagnostics]
+    assert line.startswith("s.json:1:42: error: invalid YAML: ")
 
 
 def test_control_character_error_is_located() -> None:
@@ -143,9 +143,9 @@ def test_control_character_error_is_located() -> None:
     text = 'archspec: 1\nname: n\ntitle: "caf\u00e9 \x7f"\n'
     with pytest.raises(SpecError) as info:
         archspec.loads(text, "s.yaml")
-    assert [d.render() for d in info.value.diagnostics] == [
-        "s.yaml:3:14: error: invalid YAML: control characters are not allowed (U+007F)"
-    ]
+    (line,) = [d.render() for d in info.value.diagnostics]
+    assert line.startswith("s.yaml:3:14: error: invalid YAML: ")
+    assert line.endswith(" (U+007F)")  # archspec names the character PyYAML saw
 
 
 def test_maxpool_padding_is_bounded_by_the_kernel_not_the_dilated_window() -> None:
@@ -157,7 +157,7 @@ def test_maxpool_padding_is_bounded_by_the_kernel_not_the_dilated_window() -> No
     with pytest.raises(SpecError, match="more than half the 3-wide window"):
         analyze(archspec.loads(text))
     module = torch.nn.MaxPool2d((1, 3), padding=(0, 2), dilation=2, ceil_mode=True)
-    with pytest.raises(RuntimeError, match="pad should be"):
+    with pytest.raises(RuntimeError):  # PyTorch refuses it too (its wording is its own)
         module(torch.zeros(1, 1, 1, 1))
 
 
