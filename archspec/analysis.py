@@ -29,6 +29,7 @@ class Row:
     buffers: int
     connections: int
     macs: int
+    mult_adds_torchinfo: int  # torchinfo's "Mult-Adds" for the compiled module (see Layer)
     output_bytes: int
     field: ReceptiveField
     activation: str | None
@@ -48,6 +49,7 @@ class Row:
             "connections": self.connections,
             "macs": self.macs,
             "flops": self.flops,
+            "mult_adds_torchinfo": self.mult_adds_torchinfo,
             "output_bytes": self.output_bytes,
             "receptive_field": max(self.field.size),
             "jump": max(self.field.jump),
@@ -63,6 +65,7 @@ class Totals:
     buffers: int
     connections: int
     macs: int
+    mult_adds_torchinfo: int  # torchinfo.summary's total_mult_adds at batch 1
     param_bytes: int  # params and buffers, at the input dtype
     peak_activation_bytes: int  # live tensors at the worst step of one inference pass
     activation_bytes: int  # every layer's output added up (no reuse)
@@ -78,6 +81,7 @@ class Totals:
             "connections": self.connections,
             "macs": self.macs,
             "flops": self.flops,
+            "mult_adds_torchinfo": self.mult_adds_torchinfo,
             "param_bytes": self.param_bytes,
             "peak_activation_bytes": self.peak_activation_bytes,
             "activation_bytes": self.activation_bytes,
@@ -121,6 +125,7 @@ def analyze(spec: Spec, graph: Graph | None = None) -> Analysis:
         try:
             out = tuple(layer.output_shape(in_shapes))
             counts = layer.counts(in_shapes, out)
+            mult_adds_torchinfo = layer.mult_adds_torchinfo(in_shapes, out, counts)
         except ShapeError as exc:
             raise SpecError([_shape_diagnostic(spec, graph, layer, in_shapes, exc)]) from None
         shapes[name] = out
@@ -136,6 +141,7 @@ def analyze(spec: Spec, graph: Graph | None = None) -> Analysis:
                 buffers=counts.buffers,
                 connections=counts.connections,
                 macs=counts.macs,
+                mult_adds_torchinfo=mult_adds_torchinfo,
                 output_bytes=numel(out) * itemsize,
                 field=fields[name],
                 activation=layer.activation_name,
@@ -148,6 +154,7 @@ def analyze(spec: Spec, graph: Graph | None = None) -> Analysis:
         buffers=buffers,
         connections=sum(r.connections for r in rows),
         macs=sum(r.macs for r in rows),
+        mult_adds_torchinfo=sum(r.mult_adds_torchinfo for r in rows),
         param_bytes=(params + buffers) * itemsize,
         peak_activation_bytes=_peak_bytes(graph, rows, numel(spec.input.shape) * itemsize),
         activation_bytes=sum(r.output_bytes for r in rows),

@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from archspec.torch.names import is_reserved as taken_by_torch
+
 Shape = tuple[int, ...]
 Layer = dict[str, Any]
 
@@ -104,7 +106,9 @@ class _Builder:
     def new_name(self) -> str:
         if self.naming == "random":
             name = self.draw(st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,11}\Z"))
-            while name in RESERVED or name in self.shapes:
+            # A name nn.Module already uses ('to', 'eval', ...) is a valid spec that the
+            # compiler refuses by design; the specs generated here are for compiling.
+            while name in RESERVED or name in self.shapes or taken_by_torch(name):
                 name += f"_{len(self.layers)}"
             return name
         return f"l{len(self.layers)}"

@@ -90,12 +90,14 @@ def test_json_contract_keys(report: dict[str, dict[str, object]]) -> None:
         "connections",
         "macs",
         "flops",
+        "mult_adds_torchinfo",
         "param_bytes",
         "peak_activation_bytes",
     } <= set(
         spec["totals"]  # type: ignore[arg-type]
     )
     c1 = spec["layers"][0]  # type: ignore[index]
+    assert "mult_adds_torchinfo" in c1  # torchinfo's figure; tests/test_torch_compile.py checks it
     assert c1 == {
         **c1,
         "name": "C1",

@@ -10,6 +10,8 @@ as YAML or JSON text and loaded with ``archspec.loads``):
   those shapes, and each layer's parameter / buffer counts equal the numel of
   its submodule's parameters / buffers; convolution and linear MACs equal
   half of ``torch.utils.flop_counter``'s FLOPs per sample;
+* (more examples) every layer's ``mult_adds_torchinfo`` and the total equal
+  what ``torchinfo.summary`` reports for the compiled module;
 * (fewer examples) the ONNX export's own shape inference, and ONNX Runtime's
   actual outputs for every layer, agree with the calculator and with PyTorch.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchinfo
 from fuzz_strategies import (
     GeneratedSpec,
     WindowCase,
@@ -100,6 +103,26 @@ def _check_against_torch(gen: GeneratedSpec) -> None:
 @given(gen=specs())
 def test_calculator_matches_pytorch(gen: GeneratedSpec) -> None:
     _check_against_torch(gen)
+
+
+# torchinfo is cheap next to compiling (no ONNX), so this property runs more examples.
+@settings(max_examples=10 * N)
+@given(gen=specs())
+def test_mult_adds_torchinfo_matches_torchinfo(gen: GeneratedSpec) -> None:
+    """The kinds' static `mult_adds_torchinfo` is torchinfo's figure, per layer and in total."""
+    spec = archspec.loads(gen.text, "<fuzz>")
+    analysis = analyze(spec)
+    module = archspec.compile(spec, seed=0)
+    stats = torchinfo.summary(
+        module,
+        input_size=(1, *spec.input.shape),
+        dtypes=[DTYPES[spec.input.dtype]],
+        device="cpu",
+        verbose=0,
+    )
+    per_layer = {info.var_name: info.macs for info in stats.summary_list if info.depth == 1}
+    assert per_layer == {row.name: row.mult_adds_torchinfo for row in analysis.rows}
+    assert stats.total_mult_adds == analysis.totals.mult_adds_torchinfo
 
 
 # Minimal examples of failures the fuzzer found, kept as plain regression tests.

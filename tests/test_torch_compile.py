@@ -3,8 +3,9 @@
 For every shipped spec, a batch of two runs through the compiled module and
 each layer's real output shape and parameter/buffer counts must equal the
 calculator's; the totals must equal the figures the sources publish; and
-torchinfo, a third, independent counter, must agree on parameters and relate
-to archspec's MACs by the documented convention (docs/pytorch.md).
+torchinfo, a third, independent counter, must agree on parameters, relate
+to archspec's MACs by the documented convention (docs/pytorch.md) and report
+exactly the Mult-Adds archspec states for it (``mult_adds_torchinfo``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torchinfo
 from torch import nn
 
+import archspec
 from archspec.analysis import Analysis
 from archspec.torch.build import SpecModule, compile_spec
 from archspec.torch.verify import Mismatch, state_counts, verify_module
@@ -164,6 +166,49 @@ def test_torchinfo_agrees(name: str, built: Callable[[str], tuple[Analysis, Spec
     if name in TORCHINFO_MULT_ADDS:
         assert stats.total_mult_adds == TORCHINFO_MULT_ADDS[name]
     assert not module.training
+
+
+def _torchinfo_per_layer(stats: torchinfo.ModelStatistics) -> dict[str, int]:
+    """torchinfo's own Mult-Adds of each layer's module, keyed by its submodule name."""
+    return {info.var_name: info.macs for info in stats.summary_list if info.depth == 1}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mult_adds_torchinfo_is_torchinfos(
+    name: str, built: Callable[[str], tuple[Analysis, SpecModule]]
+) -> None:
+    # The static figure archspec check states as mult_adds_torchinfo is what torchinfo
+    # itself reports for the compiled module: the total and every layer's own entry.
+    analysis, module = built(name)
+    stats = _torchinfo(module, analysis)
+    assert analysis.totals.to_json()["mult_adds_torchinfo"] == stats.total_mult_adds
+    per_layer = {row.name: row.to_json()["mult_adds_torchinfo"] for row in analysis.rows}
+    assert per_layer == _torchinfo_per_layer(stats)
+    # ... and it is not archspec's MACs: torchinfo counts biases (and more for LeNet-5).
+    assert stats.total_mult_adds > analysis.totals.macs
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_mult_adds_torchinfo_of_a_linear_on_feature_maps_and_an_rbf(trainable: bool) -> None:
+    # Two rules the shipped specs do not exercise: torchinfo multiplies a linear layer's
+    # parameters by the batch only, however many rows it runs on, and skips a trainable
+    # RBF's centres (a parameter, but not named weight or bias).
+    spec = archspec.loads(
+        "archspec: 1\nname: t\ninput: {shape: [3, 4, 5]}\nlayers:\n"
+        "  - {name: fc, type: linear, out_features: 7, activation: relu}\n"
+        "  - {name: flat, type: flatten}\n"
+        f"  - {{name: out, type: rbf, out_features: 2, trainable: {str(trainable).lower()}}}\n",
+        "<test>",
+    )
+    analysis = archspec.analyze(spec)
+    module = compile_spec(spec, analysis=analysis)
+    stats = _torchinfo(module, analysis)
+    per_layer = _torchinfo_per_layer(stats)
+    assert {r.name: r.mult_adds_torchinfo for r in analysis.rows} == per_layer
+    assert analysis.totals.mult_adds_torchinfo == stats.total_mult_adds
+    # fc runs on 3·4 rows (420 MACs), but torchinfo counts its 5·7 + 7 parameters once.
+    assert per_layer["fc"] == 5 * 7 + 7 < analysis.row("fc").macs == 3 * 4 * 5 * 7
+    assert per_layer["out"] == 0
 
 
 # --- verify_module catches disagreements -------------------------------------------------------

@@ -100,6 +100,10 @@ def _totals_table(analysis: Analysis) -> str:
         ("connections (LeCun 1998)", f"{t.connections:,}"),
         ("MACs (multiply-accumulates)", f"{t.macs:,}"),
         ("FLOPs (2 × MACs)", f"{t.flops:,}"),
+        (
+            "torchinfo's Mult-Adds (biases counted; not MACs)",
+            f"{t.mult_adds_torchinfo:,}",
+        ),
         (f"weights ({dtype})", f"{t.param_bytes:,} B ({human_bytes(t.param_bytes)})"),
         (
             "peak activation memory",

@@ -161,6 +161,7 @@ def _kind_section(kind: str, cls: type[Layer]) -> list[str]:
         f"- **inputs:** {_arity_text(cls)}",
         f"- **shape:** {cls.shape_rule}",
         f"- **counts:** {cls.count_rule}",
+        f"- **torchinfo Mult-Adds:** {cls.mult_adds_torchinfo_rule}",
         f"- **defined in:** `{path}` (class `{cls.__name__}`)",
         "",
     ]
@@ -260,8 +261,9 @@ H×W and g groups:
 | params | trainable elements | k_h·k_w·C_in/g·C_out + C_out (bias) | in·out + out |
 | buffers | non-trainable state (LeNet's fixed RBF vectors) | 0 | 0 |
 | connections | LeCun et al. 1998: the inputs of every output unit, the bias counted as one, summed over the output units | (k_h·k_w·C_in/g + 1)·C_out·H·W | (in + 1)·out |
-| macs | multiply-accumulates (torchinfo's "Mult-Adds", fvcore's "flops") | k_h·k_w·C_in/g·C_out·H·W | in·out |
+| macs | multiply-accumulates of the weights, the bias not counted (fvcore's "flops"; *not* torchinfo's "Mult-Adds") | k_h·k_w·C_in/g·C_out·H·W | in·out |
 | flops | 2·macs | | |
+| mult_adds_torchinfo | torchinfo's "Mult-Adds" of the compiled module (`total_mult_adds` of `torchinfo.summary` at batch 1), given to compare with it | (k_h·k_w·C_in/g + 1)·C_out·H·W | in·out + out |
 
 Weight sharing is why connections and parameters differ: a convolution's
 kernel is one set of weights used at every output position, so it has few
@@ -270,6 +272,25 @@ replaced, output map by output map, by the number of maps it reads. Windows
 without weights (pooling) have connections but no MACs; elementwise and
 structural layers (activations, dropout, flatten, concat, add, softmax) have
 neither. Each kind's own rule is listed with the kind below.
+
+**torchinfo's "Mult-Adds" are not `macs`.** torchinfo (1.8) does not count
+arithmetic: for every leaf module that runs, it multiplies the elements of each
+parameter named `weight` or `bias` by the batch size, and, when the module's
+class name contains "Conv", also by the output's spatial positions; buffers,
+parameters with other names and modules without parameters count 0, and its
+total adds up the leaf modules only. So it counts a bias as one multiply-add
+per output position: torchvision's AlexNet has 714,188,480 `macs` but
+714,682,664 torchinfo Mult-Adds, the difference being its convolution biases
+at every output position (484,992) and its fully connected biases (9,192). A
+`linear` layer counts its parameters once per sample even when it runs on
+every row of a larger input; LeNet's `subsample` counts its 2·C parameters
+once (its class name lacks "Conv"), its `rbf` 0 (the centres are a buffer, or a
+parameter named `centres`), and a connection table (`input_maps`) counts only
+its connected kernels, although the module runs them as a dense convolution.
+`archspec check --format json` gives torchinfo's figure as
+`mult_adds_torchinfo` for every layer and in the totals, per sample: torchinfo
+reports it times the batch. The `activation:` shorthand runs inside the layer
+without a module of its own, so it adds nothing to either figure.
 
 **Memory.** A layer's *memory* is the bytes of its output at the input's
 dtype; *weights* are the bytes of parameters and buffers; *peak activation

@@ -134,6 +134,7 @@ class Layer(BaseModel):
     # Formulas shown by the generated reference; they document the methods below.
     shape_rule: ClassVar[str] = "output = input"
     count_rule: ClassVar[str] = "no params, no connections, no MACs"
+    mult_adds_torchinfo_rule: ClassVar[str] = "= params, once per sample (0 without parameters)"
     # True where the smallest output is the best class (a distance, as LeNet-5's RBF):
     # recorded at export so that `run --top-k` ranks the right way round.
     smaller_is_better: ClassVar[bool] = False
@@ -143,6 +144,20 @@ class Layer(BaseModel):
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         return Counts()
+
+    def mult_adds_torchinfo(self, shapes: Sequence[Shape], out: Shape, counts: Counts) -> int:
+        """What ``torchinfo.summary`` reports as this layer's "Mult-Adds", per sample.
+
+        People compare archspec with torchinfo, whose figure is not a count of
+        arithmetic: for each leaf module it multiplies the elements of every
+        parameter named ``weight`` or ``bias`` by the batch, or, when the class
+        name contains "Conv", by the batch and the output's spatial positions;
+        buffers and parameters with other names count 0. The default is that
+        rule for a module whose parameters are all called weight/bias and whose
+        name lacks "Conv": the layer's parameters, once per sample. A kind whose
+        module differs (a convolution, a tensor with another name) overrides it.
+        """
+        return counts.params
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]

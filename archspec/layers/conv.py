@@ -57,6 +57,7 @@ class Conv2d(Layer):
         "params = k_h·k_w·C_in/g·C_out + C_out; connections = (k_h·k_w·C_in/g + 1)·C_out·H·W; "
         "macs = k_h·k_w·C_in/g·C_out·H·W (with input_maps, C_in/g is each map's table length)"
     )
+    mult_adds_torchinfo_rule = "= params·H·W (= connections: the bias once per output position)"
 
     def _pad_total(self) -> tuple[int, int]:
         k, d = pair(self.kernel), pair(self.dilation)
@@ -125,6 +126,12 @@ class Conv2d(Layer):
             connections=(weights + biases) * positions,
             macs=weights * positions,
         )
+
+    def mult_adds_torchinfo(self, shapes: Sequence[Shape], out: Shape, counts: Counts) -> int:
+        """torchinfo multiplies every parameter by the output positions: both modules
+        (nn.Conv2d, MappedConv2d) have "Conv" in their class name, so the bias counts
+        once per position and a connection table counts only its connected kernels."""
+        return counts.params * out[1] * out[2]
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]

@@ -37,6 +37,9 @@ class Subsample(Layer):
 
     shape_rule = "H_out = ⌊(H − k)/s⌋ + 1, likewise W; channels unchanged"
     count_rule = "params = 2·C; connections = (k_h·k_w + 1)·C·H·W; macs = C·H·W"
+    mult_adds_torchinfo_rule = (
+        '= params = 2·C, once per sample (the module\'s class name lacks "Conv")'
+    )
 
     def _stride(self) -> tuple[int, int]:
         return pair(self.stride if self.stride is not None else self.kernel)
@@ -82,6 +85,9 @@ class RBF(Layer):
     smaller_is_better = True  # y_j is a squared distance: the nearest centre wins
     shape_rule = "[in] → [out_features]"
     count_rule = "buffers (or params if trainable) = in·out; connections = in·out; macs = in·out"
+    mult_adds_torchinfo_rule = (
+        "0 (torchinfo skips the centres: a buffer, or a parameter not named weight/bias)"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
@@ -100,6 +106,11 @@ class RBF(Layer):
             connections=n,
             macs=n,
         )
+
+    def mult_adds_torchinfo(self, shapes: Sequence[Shape], out: Shape, counts: Counts) -> int:
+        """0: the module's centres are a buffer, or a parameter named ``centres``, and
+        torchinfo counts only parameters named weight or bias."""
+        return 0
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {"trainable": True} if self.trainable else {}

@@ -31,6 +31,9 @@ class Linear(Layer):
     count_rule = (
         "params = in·out + out; connections = (in + 1)·out; macs = in·out (times any leading axes)"
     )
+    mult_adds_torchinfo_rule = (
+        "= params, even with leading axes (torchinfo multiplies by the batch only)"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
