@@ -78,7 +78,10 @@ def test_top_level_keys_input_expect_and_conventions(reference: str) -> None:
     ):
         assert f"\n{heading}\n" in reference
     assert "`conv2d`, `subsample`, `linear` take `activation:`" in reference
-    assert "| `macs` | int ≥ 0 | `null` | multiply-accumulates per sample |" in reference
+    assert (
+        "| `macs` | int ≥ 0 or rounded figure (`15.47G`) | `null` | multiply-accumulates per sample |"
+        in reference
+    )
 
 
 def test_a_changed_layer_class_makes_the_docs_stale(monkeypatch: pytest.MonkeyPatch) -> None:

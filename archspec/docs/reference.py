@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 
 from archspec.docs import REGENERATE
 from archspec.layers import LAYER_KINDS
-from archspec.layers.base import RESERVED_NAMES, Activation, Expect, Layer
+from archspec.layers.base import RESERVED_NAMES, ROUNDED_PATTERN, Activation, Expect, Layer
 from archspec.spec.schema import SPEC_VERSION, InputSpec, Spec
 
 REFERENCE_FILE = "docs/spec-reference.md"
@@ -71,6 +71,8 @@ def _type_text(prop: dict[str, Any]) -> str:
     if kind == "boolean":
         return "bool"
     if kind == "string":
+        if prop.get("pattern") == ROUNDED_PATTERN:
+            return "rounded figure (`15.47G`)"
         return "name" if "pattern" in prop else "string"
     if kind == "array":
         item = _type_text(prop.get("items", {}))
@@ -246,7 +248,10 @@ Each layer and the model may carry `expect:` with any of these keys: the
 figures that the model's source publishes. `archspec check` compares each with
 what it computes; a mismatch is an error that shows both figures (exit code 1).
 On a layer the figures are that layer's; on the model they are the totals, and
-`output` is the model's output shape."""
+`output` is the model's output shape. Where a source prints a figure rounded
+(torchvision's "num_params" is exact, its "GFLOPS" is not), write it as printed
+with its unit, K, M, G or T: `macs: 15.47G` holds when the computed figure lies
+within half a unit of the last printed digit (15.465·10⁹ to 15.475·10⁹)."""
 
 _CONVENTIONS = """\
 ## Counting conventions

@@ -98,17 +98,45 @@ class TorchCall:
         return f"{self.callable}({', '.join(parts)})"
 
 
+# A figure as a source prints it rounded: "15.47G" is 15.47·10⁹ to two decimals (K, M, G, T).
+ROUNDED_PATTERN = r"^[0-9]+(\.[0-9]+)?[KMGT]$"
+_UNITS = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+Published = NonNegInt | Annotated[str, StringConstraints(pattern=ROUNDED_PATTERN)]
+
+
+def published_holds(published: int | str, actual: int) -> bool:
+    """Whether ``actual`` is the figure a source printed, exactly or as rounded.
+
+    A rounded figure holds when the exact one lies within half a unit of its
+    last printed digit (15.47G: 15.465·10⁹ ≤ actual ≤ 15.475·10⁹), compared
+    in exact integers so no rounding mode or float error can decide it.
+    """
+    if isinstance(published, int):
+        return published == actual
+    digits, unit = published[:-1], _UNITS[published[-1]]
+    whole, _, frac = digits.partition(".")
+    scale = 10 ** len(frac)
+    shown = int(whole) * scale + int(frac or 0)  # the printed number, times scale
+    # |actual/unit − shown/scale| ≤ 1/(2·scale)  ⇔  |2·actual·scale − 2·shown·unit| ≤ unit
+    return abs(2 * actual * scale - 2 * shown * unit) <= unit
+
+
 class Expect(BaseModel):
-    """Figures that a model's source publishes; a mismatch is an error showing both."""
+    """Figures that a model's source publishes; a mismatch is an error showing both.
+
+    A figure is an exact integer, or, where the source prints it rounded, the
+    printed number with its unit (`15.47G`, `138.36M`): it holds when the
+    computed figure rounds to it.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     output: list[NonNegInt] | None = Field(None, description="output shape per sample")
-    params: NonNegInt | None = Field(None, description="trainable elements")
-    buffers: NonNegInt | None = Field(None, description="non-trainable state elements")
-    connections: NonNegInt | None = Field(None, description="LeCun 1998 connections")
-    macs: NonNegInt | None = Field(None, description="multiply-accumulates per sample")
-    flops: NonNegInt | None = Field(None, description="2 × macs")
+    params: Published | None = Field(None, description="trainable elements")
+    buffers: Published | None = Field(None, description="non-trainable state elements")
+    connections: Published | None = Field(None, description="LeCun 1998 connections")
+    macs: Published | None = Field(None, description="multiply-accumulates per sample")
+    flops: Published | None = Field(None, description="2 × macs")
 
 
 class Layer(BaseModel):
