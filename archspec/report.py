@@ -147,6 +147,10 @@ def _column_sets() -> list[tuple[str, ...]]:
     return [tuple(c for c in COLUMNS if c not in drop) for drop in drops]
 
 
+def _left_out_note(left_out: list[str]) -> str:
+    return f"not shown at this width: {', '.join(left_out)} (--format markdown or json has it)"
+
+
 def _fold(column: str, cell: str) -> str:
     """A cell broken into lines where it reads naturally, for a narrow terminal.
 
@@ -190,9 +194,7 @@ def rich_table(
         table.add_column(c, justify="right" if c in NUMERIC else "left", no_wrap=True)
     left_out = [c for c in COLUMNS if c not in columns]
     if left_out:
-        table.caption = (
-            f"not shown at this width: {', '.join(left_out)} (--format markdown or json has it)"
-        )
+        table.caption = _left_out_note(left_out)
         table.caption_justify = "left"
 
     def cells(row: tuple[str, ...]) -> list[str]:
@@ -267,7 +269,10 @@ def plain_table(analysis: Analysis, width: int | None = None) -> str:
         rows = [tuple(r[i] for i in picked) for r in full]
         widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
         if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
-            return _plain(rows, widths, [c in NUMERIC for c in columns])
+            text = _plain(rows, widths, [c in NUMERIC for c in columns])
+            left_out = [c for c in COLUMNS if c not in columns]
+            return text + (f"\n{_left_out_note(left_out)}" if left_out else "")
+    assert width is not None  # no width: the first set, every column, was taken
     return stacked_table(analysis, width)
 
 
