@@ -147,6 +147,11 @@ def _column_sets() -> list[tuple[str, ...]]:
     return [tuple(c for c in COLUMNS if c not in drop) for drop in drops]
 
 
+def _title(analysis: Analysis) -> str:
+    spec = analysis.spec
+    return f"{spec.title or spec.name} — {spec.name}, input {fmt_shape(analysis.input_shape)} {spec.input.dtype}"
+
+
 def _left_out_note(left_out: list[str]) -> str:
     return f"not shown at this width: {', '.join(left_out)} (--format markdown or json has it)"
 
@@ -181,14 +186,12 @@ def rich_table(
     from rich import box
     from rich.table import Table
 
-    spec = analysis.spec
-    title = f"{spec.title or spec.name} — {spec.name}, input {fmt_shape(analysis.input_shape)} {spec.input.dtype}"
     style: dict[str, Any] = (
         {"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True, "show_edge": False}
         if compact
         else {}
     )
-    table = Table(title=title, title_justify="left", show_footer=False, **style)
+    table = Table(title=_title(analysis), title_justify="left", show_footer=False, **style)
     picked = [COLUMNS.index(c) for c in columns]
     for c in columns:
         table.add_column(c, justify="right" if c in NUMERIC else "left", no_wrap=True)
@@ -233,8 +236,6 @@ def terminal_table(analysis: Analysis, out: Any) -> Any:
 
 def stacked_table(analysis: Analysis, width: int) -> str:
     """Each layer as ``name  type`` and then ``label figure`` items: the layout of last resort."""
-    spec = analysis.spec
-    title = f"{spec.title or spec.name} — {spec.name}, input {fmt_shape(analysis.input_shape)} {spec.input.dtype}"
     labels = ("output", "params", "connections", "MACs", "memory", "RF")
     records = [
         (
@@ -251,7 +252,7 @@ def stacked_table(analysis: Analysis, width: int) -> str:
         strict=True,
     )
     records.append(("total", [f"{label} {cell}" for label, cell in figures]))
-    return stacked(title, records, width)
+    return stacked(_title(analysis), records, width)
 
 
 RICH_MAX_ROWS = 1_000  # rich measures every cell; past this a plain table is ~50× faster
