@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from archspec.analysis import Analysis
 from archspec.layers.base import fmt_shape
 from archspec.spec.diagnostics import Diagnostic, Kind, Severity
+from archspec.tables import first_fitting, stacked
 
 
 def human_bytes(n: int) -> str:
@@ -56,6 +58,9 @@ def count_expectations(analysis: Analysis) -> int:
 
 
 COLUMNS = ("layer", "type", "output", "params", "connections", "MACs", "memory", "RF")
+NUMERIC = frozenset({"params", "connections", "MACs", "memory", "RF"})
+OPTIONAL = ("memory", "RF")
+"""Columns a narrow terminal may leave out (JSON and Markdown keep them); the rest always show."""
 
 
 def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
@@ -124,14 +129,7 @@ def summary_line(analysis: Analysis, diagnostics: list[Diagnostic]) -> str:
 
 def markdown_table(analysis: Analysis) -> str:
     head = "| " + " | ".join(COLUMNS) + " |"
-    align = (
-        "|"
-        + "|".join(
-            "---:" if c in ("params", "connections", "MACs", "memory", "RF") else "---"
-            for c in COLUMNS
-        )
-        + "|"
-    )
+    align = "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|"
     lines = [head, align]
     for cells in table_rows(analysis):
         lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
@@ -143,37 +141,148 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def rich_table(analysis: Analysis) -> Any:
+def _column_sets() -> list[tuple[str, ...]]:
+    """Every column, then without RF, without memory, without both: richest first."""
+    drops: list[tuple[str, ...]] = [(), ("RF",), ("memory",), OPTIONAL]
+    return [tuple(c for c in COLUMNS if c not in drop) for drop in drops]
+
+
+def _title(analysis: Analysis) -> str:
+    spec = analysis.spec
+    return f"{spec.title or spec.name} — {spec.name}, input {fmt_shape(analysis.input_shape)} {spec.input.dtype}"
+
+
+def _left_out_note(left_out: list[str]) -> str:
+    return f"not shown at this width: {', '.join(left_out)} (--format markdown or json has it)"
+
+
+def _fold(column: str, cell: str) -> str:
+    """A cell broken into lines where it reads naturally, for a narrow terminal.
+
+    ``conv2d+scaled_tanh`` folds after the ``+``, ``0 (+840 buf)`` before the
+    buffers, ``peak 23.0 KiB`` after ``peak``: a figure itself never folds.
+    """
+    if column == "type":
+        return cell.replace("+", "+\n")
+    if column == "params":
+        return cell.replace(" (+", "\n(+")
+    if column == "memory":
+        return cell.replace("peak ", "peak\n")
+    return cell
+
+
+def rich_table(
+    analysis: Analysis,
+    *,
+    compact: bool = False,
+    fold: bool = False,
+    columns: Sequence[str] = COLUMNS,
+) -> Any:
+    """The per-layer table: boxed, or ``compact`` (light rules, narrow gaps), cells folded or not.
+
+    Every column is ``no_wrap``: a table rich would have to shrink is never
+    printed (see :func:`terminal_table`), so no figure is ever cut.
+    """
+    from rich import box
     from rich.table import Table
 
-    spec = analysis.spec
-    title = f"{spec.title or spec.name} — {spec.name}, input {fmt_shape(analysis.input_shape)} {spec.input.dtype}"
-    table = Table(title=title, title_justify="left", show_footer=False)
-    for c in COLUMNS:
-        numeric = c in ("params", "connections", "MACs", "memory", "RF")
-        table.add_column(c, justify="right" if numeric else "left", no_wrap=True)
-    for cells in table_rows(analysis):
-        table.add_row(*cells)
+    style: dict[str, Any] = (
+        {"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True, "show_edge": False}
+        if compact
+        else {}
+    )
+    table = Table(title=_title(analysis), title_justify="left", show_footer=False, **style)
+    picked = [COLUMNS.index(c) for c in columns]
+    for c in columns:
+        table.add_column(c, justify="right" if c in NUMERIC else "left", no_wrap=True)
+    left_out = [c for c in COLUMNS if c not in columns]
+    if left_out:
+        table.caption = _left_out_note(left_out)
+        table.caption_justify = "left"
+
+    def cells(row: tuple[str, ...]) -> list[str]:
+        return [_fold(COLUMNS[i], row[i]) if fold else row[i] for i in picked]
+
+    for row in table_rows(analysis):
+        table.add_row(*cells(row))
     table.add_section()
-    table.add_row(*totals_cells(analysis), style="bold")
+    table.add_row(*cells(totals_cells(analysis)), style="bold")
     return table
+
+
+def terminal_table(analysis: Analysis, out: Any) -> Any:
+    """What ``archspec check`` prints on the console ``out``: every figure whole, at any width.
+
+    The boxed table where it fits (160 columns, wide terminals); else the
+    compact table: with every column, its cells on one line and then folded
+    (see :func:`_fold`); then leaving out RF, memory, both (keeping a column
+    beats keeping a row on one line); else the stacked layout.
+    Long models (over :data:`RICH_MAX_ROWS` layers) get the plain-text forms.
+    """
+    from rich.text import Text
+
+    if len(analysis.rows) > RICH_MAX_ROWS:
+        return Text(plain_table(analysis, out.width))
+    layouts = (
+        rich_table(analysis, compact=compact, fold=fold, columns=columns)
+        for compact, fold, columns in [
+            (False, False, COLUMNS),
+            *((True, fold, columns) for columns in _column_sets() for fold in (False, True)),
+        ]
+    )
+    table = first_fitting(out, layouts)
+    return table if table is not None else Text(stacked_table(analysis, out.width))
+
+
+def stacked_table(analysis: Analysis, width: int) -> str:
+    """Each layer as ``name  type`` and then ``label figure`` items: the layout of last resort."""
+    labels = ("output", "params", "connections", "MACs", "memory", "RF")
+    records = [
+        (
+            f"{row[0]}  {row[1]}",
+            [f"{label} {cell}" for label, cell in zip(labels, row[2:], strict=True)],
+        )
+        for row in table_rows(analysis)
+    ]
+    _, _, output, params, connections, macs, peak, _ = totals_cells(analysis)
+    peak = peak.removeprefix("peak ")
+    figures = zip(
+        ("output", "params", "connections", "MACs", "peak memory"),
+        (output, params, connections, macs, peak),
+        strict=True,
+    )
+    records.append(("total", [f"{label} {cell}" for label, cell in figures]))
+    return stacked(_title(analysis), records, width)
 
 
 RICH_MAX_ROWS = 1_000  # rich measures every cell; past this a plain table is ~50× faster
 
 
-def plain_table(analysis: Analysis) -> str:
-    """The same cells as :func:`rich_table`, aligned in plain text, for very long models."""
-    rows = [COLUMNS, *table_rows(analysis), totals_cells(analysis)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    numeric = {
-        i for i, c in enumerate(COLUMNS) if c in ("params", "connections", "MACs", "memory", "RF")
-    }
+def plain_table(analysis: Analysis, width: int | None = None) -> str:
+    """The same cells as :func:`rich_table`, aligned in plain text, for very long models.
+
+    With ``width``, the richest set of columns that fits it (see
+    :func:`rich_table`), else the stacked layout: figures are never cut.
+    """
+    full = [COLUMNS, *table_rows(analysis), totals_cells(analysis)]
+    for columns in _column_sets():
+        picked = [COLUMNS.index(c) for c in columns]
+        rows = [tuple(r[i] for i in picked) for r in full]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+        if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
+            text = _plain(rows, widths, [c in NUMERIC for c in columns])
+            left_out = [c for c in COLUMNS if c not in columns]
+            return text + (f"\n{_left_out_note(left_out)}" if left_out else "")
+    assert width is not None  # no width: the first set, every column, was taken
+    return stacked_table(analysis, width)
+
+
+def _plain(rows: list[tuple[str, ...]], widths: list[int], numeric: list[bool]) -> str:
     lines = []
     for n, r in enumerate(rows):
         cells = [
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(r, widths, numeric, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
         if n == 0 or n == len(rows) - 2:

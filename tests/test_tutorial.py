@@ -46,6 +46,15 @@ def test_matching_rules() -> None:
     assert not matches(["a.c"], ["abc"])  # shown text is literal, not a pattern
 
 
+def test_table_output_ignores_numbers_and_column_widths() -> None:
+    shown = [" engine   p50 ms", " ──────────────", " torch     0.544  3.12×"]
+    wider = [" engine    p50 ms", " ───────────────", " torch      12.35  528×"]
+    assert matches(shown, wider, numbers=True, padding=True)
+    assert not matches(shown, wider, numbers=True)  # the widths differ
+    assert not matches(shown, [*wider[:2], " onnx       12.35  528×"], numbers=True, padding=True)
+    assert not matches(shown, [wider[0], wider[2]], numbers=True, padding=True)  # no rule
+
+
 def test_blocks_and_commands() -> None:
     md = "text\n```console exit=2\n$ archspec check x.yaml\nx.yaml:1:1: error: no\n$ ls\n```\n````yaml\n```\n````\n"
     block, nested = blocks(md)

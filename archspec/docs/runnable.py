@@ -13,9 +13,11 @@ A document is its own script. Three kinds of fenced block take part:
   lines). Words after ``console`` change that: ``exit=N`` (every command of
   the block must exit with N; otherwise 0), ``output=numbers`` (any number
   in the shown output matches any number: for timings and rounding inside
-  otherwise fixed text), ``output=any`` (only the exit code is checked: for
-  timing tables whose layout follows the numbers) and ``requires=PROGRAM``
-  (skipped when PROGRAM is not installed).
+  otherwise fixed text), ``output=table`` (as ``numbers``, and a run of
+  spaces or of a rule's ``─`` matches any run of them: for timing tables,
+  whose column widths follow the numbers; the words, headers and rows are
+  still checked), ``output=any`` (only the exit code is checked) and
+  ``requires=PROGRAM`` (skipped when PROGRAM is not installed).
 
 Every other block (```` ```sh ```` set-up commands, plain ```` ```yaml ````
 excerpts) is prose. GitHub shows only the first word of an info string, so
@@ -72,13 +74,18 @@ class Outcome:
     command: Command
     exit_code: int
     output: list[str]
-    mode: str  # the block's output= option: "exact" (the default), "numbers" or "any"
+    mode: str  # the block's output= option: "exact" (the default), "numbers", "table" or "any"
 
     @property
     def matches(self) -> bool:
         if self.mode == "any":
             return True
-        return matches(self.command.shown, self.output, numbers=self.mode == "numbers")
+        return matches(
+            self.command.shown,
+            self.output,
+            numbers=self.mode in ("numbers", "table"),
+            padding=self.mode == "table",
+        )
 
 
 class DocumentError(AssertionError):
@@ -138,23 +145,40 @@ _NUMBER_PATTERN = r"\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?"  # 18.5, 1,024, 1.5e-08
 _NUMBER = re.compile(_NUMBER_PATTERN)
 
 
-def _line_pattern(line: str, numbers: bool) -> str:
+_PADDING = re.compile(r"( +|─+)")
+
+
+def _text_pattern(text: str, padding: bool) -> str:
+    if not padding:
+        return re.escape(text)
+    return "".join(
+        f"{re.escape(part[0])}+" if i % 2 else re.escape(part)
+        for i, part in enumerate(_PADDING.split(text))
+        if part
+    )
+
+
+def _line_pattern(line: str, numbers: bool, padding: bool = False) -> str:
     if line == "...":
         return ".*?"
     if not numbers:
-        return re.escape(line)
+        return _text_pattern(line, padding)
     parts = _NUMBER.split(line)
-    return _NUMBER_PATTERN.join(re.escape(p) for p in parts)
+    return _NUMBER_PATTERN.join(_text_pattern(p, padding) for p in parts)
 
 
-def matches(shown: list[str], actual: list[str], *, numbers: bool = False) -> bool:
+def matches(
+    shown: list[str], actual: list[str], *, numbers: bool = False, padding: bool = False
+) -> bool:
     """The shown output equals the actual output, where a line ``...`` matches any run of lines.
 
     With ``numbers``, each number shown matches any number (``18.5``,
     ``1,024``, ``1.5e-08``): the words around timings are still checked.
+    With ``padding``, a run of spaces or of ``─`` matches any run of the
+    same character: a table's columns may be wider or narrower.
     """
     want = normal("\n".join(shown))
-    pattern = "\n".join(_line_pattern(line, numbers) for line in want)
+    pattern = "\n".join(_line_pattern(line, numbers, padding) for line in want)
     pattern = pattern.replace("\n.*?\n", "(?:\n.*?)?\n")  # '...' may also stand for no lines
     return re.fullmatch(pattern, "\n".join(actual), flags=re.DOTALL) is not None
 
@@ -288,8 +312,10 @@ def run(
                         f"the document expects {want}:\n" + "\n".join(output)
                     )
                 mode = block.options.get("output", "exact")
-                if mode not in ("exact", "numbers", "any"):
-                    raise DocumentError(f"line {block.line}: output= is exact, numbers or any")
+                if mode not in ("exact", "numbers", "table", "any"):
+                    raise DocumentError(
+                        f"line {block.line}: output= is exact, numbers, table or any"
+                    )
                 outcomes.append(Outcome(block, cmd, code, output, mode))
     return outcomes
 

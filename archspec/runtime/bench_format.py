@@ -135,47 +135,99 @@ TERMINAL_HEADERS = {
     "roofline": "roof-\nline",
     "peak memory": "peak\nMiB",
     "vs torch": "vs\ntorch",
+    "CPU share": "CPU\nshare",
 }
 
 
-def rich_tables(doc: dict[str, Any]) -> list[Any]:
-    """One rich Table per spec, narrow enough for an 80-column terminal.
+STACKED_LABELS = {"peak memory": "peak MiB"}
+
+OPTIONAL = ("CPU share", "p90 ms", "GFLOP/s", "peak memory")
+"""Columns a narrow terminal leaves out, in this order, before stacking (JSON keeps them all)."""
+
+
+def rich_tables(doc: dict[str, Any], out: Any = None) -> list[Any]:
+    """One renderable per spec that fits the console ``out`` with every figure whole.
 
     The spec goes in the title; so do provider and precision when every row
-    of that spec shares them (the usual case); headers take two lines.
+    of that spec shares them (the usual case); headers take two lines. Where
+    the table would be wider than ``out`` (rich would cut its figures), the
+    columns of :data:`OPTIONAL` are left out one by one, and past the last
+    each result is stacked as ``label figure`` items. No ``out``: every column.
     """
-    from rich import box
-    from rich.table import Table
+    from rich.text import Text
+
+    from archspec.tables import first_fitting, stacked
 
     all_cells = rows(doc, compact=True)
-    tables = []
+    renderables: list[Any] = []
     for spec in dict.fromkeys(c[0] for c in all_cells):
         cells = [c for c in all_cells if c[0] == spec]
-        hidden = {0, COLUMNS.index("CPU share")} | {
+        shared = {
             i
             for i, name in enumerate(COLUMNS)
             if name in ("provider", "precision") and len({c[i] for c in cells}) == 1
         }
-        title = " — ".join([spec, ", ".join(cells[0][i] for i in sorted(hidden - {0}))])
-        table = Table(
-            title=title.rstrip(" —"),
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            collapse_padding=True,
-            padding=(0, 1),
+        title = " — ".join([spec, ", ".join(cells[0][i] for i in sorted(shared))]).rstrip(" —")
+        hidden = {0, *shared}
+        if all(c[COLUMNS.index("CPU share")] == "—" for c in cells):
+            hidden.add(COLUMNS.index("CPU share"))
+        drops = [
+            hidden | {COLUMNS.index(c) for c in OPTIONAL[:n]} for n in range(len(OPTIONAL) + 1)
+        ]
+        if out is None:
+            renderables.append(_table(title, cells, hidden, []))
+            continue
+        table = first_fitting(
+            out,
+            (
+                _table(title, cells, d, sorted(d - hidden))
+                for d in dict.fromkeys(map(frozenset, drops))
+            ),
         )
-        for i, column in enumerate(COLUMNS):
-            if i not in hidden:
-                numeric = column in {"batch", *COLUMNS[5:]}
-                table.add_column(
-                    TERMINAL_HEADERS.get(column, column),
-                    justify="right" if numeric else "left",
-                    no_wrap=True,
+        if table is None:
+            records = [
+                (
+                    " ".join(c[i] for i in (1, 2, 4) if i not in shared),
+                    [
+                        f"{STACKED_LABELS.get(COLUMNS[i], COLUMNS[i])} {c[i]}"
+                        for i in range(3, len(COLUMNS))
+                        if i not in hidden and i != 4
+                    ],
                 )
-        for row in cells:
-            table.add_row(*(c for i, c in enumerate(row) if i not in hidden))
-        tables.append(table)
-    return tables
+                for c in cells
+            ]
+            table = Text(stacked(title, records, out.width))
+        renderables.append(table)
+    return renderables
+
+
+def _table(
+    title: str, cells: list[list[str]], hidden: set[int] | frozenset[int], left_out: list[int]
+) -> Any:
+    """The bench table of one spec without the ``hidden`` columns; a caption names ``left_out``."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        padding=(0, 1),
+    )
+    if left_out:
+        table.caption = "not shown at this width: " + ", ".join(COLUMNS[i] for i in left_out)
+    for i, column in enumerate(COLUMNS):
+        if i not in hidden:
+            numeric = column in {"batch", *COLUMNS[5:]}
+            table.add_column(
+                TERMINAL_HEADERS.get(column, column),
+                justify="right" if numeric else "left",
+                no_wrap=True,
+            )
+    for row in cells:
+        table.add_row(*(c for i, c in enumerate(row) if i not in hidden))
+    return table
 
 
 def pivot_markdown(docs: list[dict[str, Any]], batches: tuple[int, ...]) -> str:

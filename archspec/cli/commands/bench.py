@@ -196,11 +196,11 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table(doc))
         print(f"\n{summary(doc)}")
     else:
-        from rich.console import Console
+        from archspec.tables import console as table_console
 
-        console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-        for table in rich_tables(doc):
-            console.print(table)
+        console = table_console()
+        for table in rich_tables(doc, console):
+            console.print(table, soft_wrap=True)
         console.print(summary(doc), soft_wrap=True)
     print(report.provider["description"], file=sys.stderr)
     for note in report.notes:

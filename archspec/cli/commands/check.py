@@ -9,14 +9,7 @@ import sys
 from pathlib import Path
 
 from archspec.analysis import Analysis, analyze
-from archspec.report import (
-    RICH_MAX_ROWS,
-    markdown_table,
-    plain_table,
-    rich_table,
-    spec_json,
-    summary_line,
-)
+from archspec.report import markdown_table, spec_json, summary_line, terminal_table
 from archspec.spec import load
 from archspec.spec.diagnostics import Diagnostic, SpecError, exit_code
 from archspec.verify import verify
@@ -94,15 +87,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) -> None:
-    from rich.console import Console
+    from archspec.tables import console
 
-    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    out = console()
     for _, analysis, diags in results:
         if analysis is not None:
-            if len(analysis.rows) > RICH_MAX_ROWS:
-                out.print(plain_table(analysis), markup=False, highlight=False, soft_wrap=True)
-            else:
-                out.print(rich_table(analysis))
+            out.print(terminal_table(analysis, out), soft_wrap=True)
             out.print(summary_line(analysis, diags), soft_wrap=True)
             out.print()
         for d in diags:

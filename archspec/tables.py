@@ -1,0 +1,77 @@
+"""Fitting tables to the terminal without ever cutting a figure.
+
+rich shrinks a table that is wider than the console by cutting its cells
+and adding an ellipsis (``1,135,256,0…``). For a tool whose point is exact
+counts that is a wrong answer, not a cosmetic flaw, so no table here is left
+for rich to shrink: a command offers layouts from the richest to the most
+compact, the first whose natural width fits is printed, and when none fits
+the records are stacked, ``name`` then ``label figure`` items wrapped
+between items, never inside one.
+
+rich is imported inside the functions: ``archspec check`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PIPE_WIDTH = 160
+"""Width when stdout is not a terminal and COLUMNS is unset (docs, pipes, logs).
+
+Wide enough for every shipped spec's full table; a narrower reader sets COLUMNS.
+"""
+
+
+def console() -> Any:
+    """The rich Console a command prints its tables on.
+
+    At a terminal, the terminal's width; elsewhere COLUMNS when it is set (so
+    tests and scripts can ask for 80 columns), else :data:`PIPE_WIDTH`.
+    """
+    from rich.console import Console
+
+    columns = os.environ.get("COLUMNS", "")
+    width = None if sys.stdout.isatty() or columns.isdigit() else PIPE_WIDTH
+    return Console(width=width, highlight=False)
+
+
+def natural_width(out: Any, renderable: Any) -> int:
+    """The columns ``renderable`` takes when nothing is shrunk (cell text as given)."""
+    from rich.measure import Measurement
+
+    return Measurement.get(out, out.options.update_width(1_000_000), renderable).maximum
+
+
+def first_fitting(out: Any, tables: Iterable[Any]) -> Any | None:
+    """The first of ``tables`` (richest first) that fits the console whole, else None."""
+    for table in tables:
+        if natural_width(out, table) <= out.width:
+            return table
+    return None
+
+
+def stacked(
+    title: str, records: Sequence[tuple[str, Sequence[str]]], width: int, indent: int = 4
+) -> str:
+    """Each record as its heading, then its items wrapped to ``width`` between items.
+
+    The layout of last resort: an item (``MACs 1,135,256,096``) is never split,
+    so a figure stays whole and searchable at any width; an item longer than
+    the whole line gets a line of its own.
+    """
+    lines = [title] if title else []
+    pad = " " * indent
+    for heading, items in records:
+        lines.append(heading)
+        line = ""
+        for item in items:
+            if line and indent + len(line) + 2 + len(item) > width:
+                lines.append(pad + line)
+                line = ""
+            line = f"{line}  {item}" if line else item
+        if line:
+            lines.append(pad + line)
+    return "\n".join(lines)
