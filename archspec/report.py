@@ -54,6 +54,9 @@ def count_expectations(analysis: Analysis) -> int:
             total += len(layer.expect.model_fields_set)
     if analysis.spec.expect is not None:
         total += len(analysis.spec.expect.model_fields_set)
+    doc = analysis.spec.document
+    if doc is not None and doc.expansion is not None:
+        total += sum(len(g.expect.model_fields_set) for g in doc.expansion.groups if g.expect)
     return total
 
 

@@ -40,6 +40,7 @@ def verify(analysis: Analysis) -> list[Diagnostic]:
                     hint=finding.hint,
                 )
             )
+    out.extend(_block_expectations(analysis))
     if spec.expect is not None:
         t = analysis.totals
         actual = {"output": analysis.output_shape, **{f: getattr(t, f) for f in _FIGURES}}
@@ -48,12 +49,41 @@ def verify(analysis: Analysis) -> list[Diagnostic]:
     return out
 
 
+def _block_expectations(analysis: Analysis) -> list[Diagnostic]:
+    """``expect:`` on a block use: the figures of all the layers it expanded to, added up,
+    and the output of its last layer (a paper's per-stage table, ResNet's conv2_x, say)."""
+    doc = analysis.spec.document
+    if doc is None or doc.expansion is None:
+        return []
+    rows = {r.name: r for r in analysis.rows}
+    found: list[Diagnostic] = []
+    for group in doc.expansion.groups:
+        if group.expect is None or not group.members:
+            continue
+        members = [rows[m] for m in group.members]
+        actual: dict[str, Any] = {"output": members[-1].output}
+        for figure in _FIGURES:
+            actual[figure] = sum(getattr(r, figure) for r in members)
+        found.extend(
+            _compare(
+                analysis,
+                (*group.path, "expect"),
+                f"block use '{group.name}'",
+                group.expect,
+                actual,
+                written=True,
+            )
+        )
+    return found
+
+
 def _compare(
     analysis: Analysis,
     path: tuple[str | int, ...],
     who: str,
     expect: Expect,
     actual: dict[str, Any],
+    written: bool = False,
 ) -> list[Diagnostic]:
     found = []
     for key in ("output", *_FIGURES):
@@ -73,5 +103,7 @@ def _compare(
             if want == got:
                 continue
             msg = f"{who}: expected {key} {want:,}, computed {got:,} (off by {got - want:+,})"
-        found.append(diagnostic(analysis.spec, (*path, key), msg, kind=Kind.EXPECT))
+        found.append(
+            diagnostic(analysis.spec, (*path, key), msg, kind=Kind.EXPECT, written=written)
+        )
     return found

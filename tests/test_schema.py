@@ -45,9 +45,11 @@ def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) ->
     assert printed == json_schema()
     assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert printed["required"] == ["archspec", "name", "input", "layers"]
-    # the layer union names every registered kind, by its type
-    mapping = printed["properties"]["layers"]["items"]["discriminator"]["mapping"]
-    assert sorted(mapping) == sorted(LAYER_KINDS)
+    # a layer entry is one of the registered kinds (by its type) or a block use
+    kinds, use = printed["properties"]["layers"]["items"]["anyOf"]
+    assert sorted(kinds["discriminator"]["mapping"]) == sorted(LAYER_KINDS)
+    assert use == {"$ref": "#/$defs/BlockUse"}
+    assert printed["$defs"]["BlockUse"]["required"] == ["name", "block"]
 
 
 def test_schema_output_file_is_written_atomically(tmp_path: Path) -> None:

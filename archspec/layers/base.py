@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Shape = tuple[int, ...]
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# An identifier, or a dotted path of them like PyTorch's module paths (``layer1.0.conv1``),
+# which blocks give the layers they expand to.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
 RESERVED_NAMES = frozenset({"input", "forward", "training", "self", "x", "torch", "nn", "F"})
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=128)]
 SPEC_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 SpecName = Annotated[str, StringConstraints(pattern=SPEC_NAME_PATTERN, max_length=100)]
 PositiveInt = Annotated[int, Field(gt=0)]

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from archspec.layers import LAYER_KINDS
+from archspec.spec.blocks import expand
 from archspec.spec.diagnostics import (
     MAX_ERRORS,
     Diagnostic,
@@ -38,6 +39,7 @@ def validate(doc: Document) -> Spec:
     if not isinstance(data, dict):
         raise _fail(doc, "a spec is a mapping with keys archspec, name, input and layers", ())
     _check_version(doc, data)
+    doc.expansion = expand(doc)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -138,7 +140,11 @@ def _schema_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]
     for (path, special), errs in shown[:MAX_ERRORS]:
         message, hint, key = _describe(doc, path, special, errs)
         pos = doc.position(path, key=key)
-        diagnostics.append(Diagnostic(Severity.ERROR, Kind.INPUT, message, doc.file, pos, hint))
+        diagnostics.append(
+            Diagnostic(
+                Severity.ERROR, Kind.INPUT, message, doc.file, pos, hint, note=doc.note(path)
+            )
+        )
     diagnostics.sort(key=lambda d: (d.position or Position(0, 0)).line)
     if len(shown) > MAX_ERRORS:
         (path, special), _ = shown[MAX_ERRORS]
@@ -150,7 +156,7 @@ def _schema_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]
 def _describe(
     doc: Document, path: PathKey, special: str, errs: list[Any]
 ) -> tuple[str, str | None, bool]:
-    where = _dotted(path)
+    where = _dotted(doc.written_path(path))
     err = errs[0]
     if special == "extra_forbidden":
         allowed = _allowed_keys(doc.data, path[:-1])
@@ -171,7 +177,7 @@ def _describe(
         )
     got = err.get("input")
     if err["type"] == "string_pattern_mismatch":
-        rule = "letters, digits and _ (not starting with a digit)"
+        rule = "letters, digits and _ (not starting with a digit), parts joined by dots"
         if path == ("name",):
             rule = "letters, digits, _ . and - (starting with a letter)"
         return f"{where}: {got!r} is not a valid name: use {rule}", None, False
@@ -209,11 +215,19 @@ def _allowed_keys(data: Any, path: PathKey) -> list[str]:
     return []
 
 
-def locate(spec: Spec, path: PathKey, *, key: bool = False) -> tuple[str, Position | None]:
-    """File and position of a value in the spec, for diagnostics from later stages."""
+def locate(
+    spec: Spec, path: PathKey, *, key: bool = False, written: bool = False
+) -> tuple[str, Position | None]:
+    """File and position of a value in the spec, for diagnostics from later stages.
+
+    ``path`` points into the spec as loaded (blocks expanded), or, with
+    ``written``, into the file as written (a block use, say).
+    """
     doc: Document | None = spec.document
     if doc is None:
         return f"<{spec.name}>", None
+    if written:
+        return doc.file, doc.written_position(path, key=key)
     return doc.file, doc.position(path, key=key)
 
 
@@ -226,6 +240,9 @@ def diagnostic(
     severity: Severity = Severity.ERROR,
     hint: str | None = None,
     key: bool = False,
+    written: bool = False,
 ) -> Diagnostic:
-    file, pos = locate(spec, path, key=key)
-    return Diagnostic(severity, kind, message, file, pos, hint)
+    file, pos = locate(spec, path, key=key, written=written)
+    doc: Document | None = spec.document
+    note = doc.note(path) if doc is not None and not written else None
+    return Diagnostic(severity, kind, message, file, pos, hint, note=note)

@@ -40,6 +40,9 @@ class Diagnostic:
     file: str
     position: Position | None = None
     hint: str | None = None
+    # Where a layer that a block brought in was used ("in block 'basic' used as 'layer1.0' at …"):
+    # the position is the line in the block's definition, the note names the use.
+    note: str | None = None
 
     def render(self) -> str:
         where = self.file
@@ -48,6 +51,8 @@ class Diagnostic:
         text = f"{where}: {self.severity.value}: {self.message}"
         if self.hint:
             text += f"; {self.hint}"
+        if self.note:
+            text += f" [{self.note}]"
         return " ".join(text.split("\n"))
 
     def to_json(self) -> dict[str, object]:
@@ -62,6 +67,7 @@ class Diagnostic:
             "hint": self.hint,
             "line": pos.line if pos else None,
             "column": pos.column if pos else None,
+            "note": self.note,
         }
 
 

@@ -81,6 +81,38 @@ class Document:
     _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(
         default_factory=dict, repr=False
     )
+    # Set when blocks were expanded (archspec.spec.blocks.Expansion): where each layer of
+    # the flat ``layers`` list was written, and the groups of layers each use made.
+    expansion: Any = None
+
+    def _origin(self, path: PathKey) -> tuple[PathKey, Any]:
+        """A path into the expanded layers → the path where it is written, and its uses."""
+        if (
+            self.expansion is not None
+            and len(path) >= 2
+            and path[0] == "layers"
+            and isinstance(path[1], int)
+            and 0 <= path[1] < len(self.expansion.origins)
+        ):
+            origin = self.expansion.origins[path[1]]
+            return (*origin.definition, *path[2:]), origin.uses
+        return path, ()
+
+    def written_path(self, path: PathKey) -> PathKey:
+        """Where the value at ``path`` (in the expanded data) is written in the file."""
+        return self._origin(path)[0]
+
+    def note(self, path: PathKey) -> str | None:
+        """For a layer that a block brought in: which use (and where), else None."""
+        return self.describe_uses(self._origin(path)[1])
+
+    def describe_uses(self, uses: Any) -> str | None:
+        parts = []
+        for use in reversed(uses):
+            pos = self.written_position(use.path)
+            at = f" at {self.file}:{pos.line}:{pos.column}" if pos else ""
+            parts.append(f"in block '{use.block}' used as '{use.prefix}'{at}")
+        return ", ".join(parts) or None
 
     def _mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         index = self._keys.get(id(node))
@@ -92,7 +124,14 @@ class Document:
         return index
 
     def position(self, path: PathKey, *, key: bool = False) -> Position | None:
-        """The position of the value at ``path`` (or of its key), else of its nearest ancestor."""
+        """The position of the value at ``path`` (or of its key), else of its nearest ancestor.
+
+        ``path`` may point into the expanded layers; it is looked up where it is written.
+        """
+        return self.written_position(self.written_path(path), key=key)
+
+    def written_position(self, path: PathKey, *, key: bool = False) -> Position | None:
+        """The position of ``path`` in the file as written (no block expansion applied)."""
         node = self.root
         if node is None:
             return None

@@ -35,6 +35,41 @@ class InputSpec(BaseModel):
     )
 
 
+class BlockDef(BaseModel):
+    """A reusable list of layers with parameters, expanded where a layer says ``block:``.
+
+    Its layers are written like the spec's own, with ``$param`` for a parameter's
+    value and ``input`` for the block's input; they are validated once expanded.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="parameter names and their defaults (~: required)"
+    )
+    layers: list[dict[str, Any]] = Field(min_length=1, description="the block's layers in order")
+    doc: str | None = Field(None, description="what the block is, for readers")
+
+
+class BlockUse(BaseModel):
+    """One use of a block in ``layers:`` (expanded at load time; documents the schema)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    name: str = Field(description="prefix of the expanded layers' dotted names")
+    block: str = Field(description="the block to expand")
+    repeat: PositiveInt | None = Field(
+        None, description="this many copies in a row, named name.0, name.1, …"
+    )
+    with_: dict[str, Any] | None = Field(
+        None, alias="with", description="values for the block's parameters"
+    )
+    inputs: list[str] | None = Field(
+        None, min_length=1, max_length=1, description="the layer the block reads"
+    )
+    expect: Expect | None = Field(None, description="published figures of the whole use")
+
+
 class Spec(BaseModel):
     """A model: its input, its layers in order, and the figures its source publishes."""
 
@@ -52,6 +87,9 @@ class Spec(BaseModel):
         description="the layers in order; each reads the previous one unless it names inputs",
     )
     expect: Expect | None = Field(None, description="published whole-model figures")
+    blocks: dict[str, BlockDef] | None = Field(
+        None, description="reusable blocks of layers, used in layers: with block:"
+    )
 
     # The YAML document this spec came from (positions for diagnostics); None when built in Python.
     _document: Any = PrivateAttr(default=None)
@@ -73,6 +111,14 @@ def json_schema() -> dict[str, Any]:
     """
     body = Spec.model_json_schema()
     body.pop("title", None)
+    # A layer entry is a layer kind or a block use (uses are expanded before validation).
+    use = BlockUse.model_json_schema(by_alias=True)
+    use.pop("title", None)
+    defs = body.setdefault("$defs", {})
+    defs["BlockUse"] = {**use, "$defs": None}
+    defs["BlockUse"].pop("$defs")
+    items = body["properties"]["layers"]["items"]
+    body["properties"]["layers"]["items"] = {"anyOf": [items, {"$ref": "#/$defs/BlockUse"}]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://archspec.dev/schema/spec-v1.json",
