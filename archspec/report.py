@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archspec.analysis import Analysis
+from archspec.analysis import Analysis, Row
 from archspec.layers.base import fmt_shape
 from archspec.spec.diagnostics import Diagnostic, Kind, Severity
 from archspec.tables import first_fitting, stacked
@@ -66,15 +66,45 @@ OPTIONAL = ("memory", "RF")
 """Columns a narrow terminal may leave out (JSON and Markdown keep them); the rest always show."""
 
 
-def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
-    """The per-layer cells shared by the terminal and Markdown tables."""
-    show_buffers = analysis.totals.buffers > 0
-    rows: list[tuple[str, ...]] = []
+def _folded(analysis: Analysis, depth: int) -> list[tuple[str, str, list[Row]]]:
+    """Consecutive layers whose dotted names share their first ``depth`` parts, as one group:
+    (name, what it is, its layers), like torchinfo's ``depth``."""
+    doc = analysis.spec.document
+    blocks = {g.name: g.block for g in doc.expansion.groups} if doc and doc.expansion else {}
+    groups: list[tuple[str, str, list[Row]]] = []
     for r in analysis.rows:
-        kind = r.type if not r.activation else f"{r.type}+{r.activation}"
-        params = f"{r.params:,}"
-        if show_buffers and r.buffers:
-            params += f" (+{r.buffers:,} buf)"
+        key = ".".join(r.name.split(".")[:depth])
+        if groups and groups[-1][0] == key and key != r.name:
+            groups[-1][2].append(r)
+        else:
+            groups.append((key, blocks.get(key, ""), [r]))
+    return groups
+
+
+def table_rows(analysis: Analysis, depth: int | None = None) -> list[tuple[str, ...]]:
+    """The per-layer cells shared by the terminal and Markdown tables.
+
+    With ``depth``, layers are folded by the first ``depth`` parts of their
+    dotted names (what blocks expand to): a folded row adds up its layers'
+    params, connections and MACs and shows the last layer's output.
+    """
+    show_buffers = analysis.totals.buffers > 0
+    if depth is None:
+        groups = [(r.name, "", [r]) for r in analysis.rows]
+    else:
+        groups = _folded(analysis, depth)
+    rows: list[tuple[str, ...]] = []
+    for name, block, members in groups:
+        r = members[-1]
+        if len(members) == 1 and name == r.name:
+            kind = r.type if not r.activation else f"{r.type}+{r.activation}"
+        else:
+            kind = f"{block or 'group'} ({len(members)} layers)"
+        n_params = sum(m.params for m in members)
+        n_buffers = sum(m.buffers for m in members)
+        params = f"{n_params:,}"
+        if show_buffers and n_buffers:
+            params += f" (+{n_buffers:,} buf)"
         rf = (
             "×".join(map(str, r.field.size))
             if r.field.size[0] != r.field.size[1]
@@ -82,12 +112,12 @@ def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
         )
         rows.append(
             (
-                r.name,
+                name,
                 kind,
                 fmt_shape(r.output),
                 params,
-                f"{r.connections:,}",
-                f"{r.macs:,}",
+                f"{sum(m.connections for m in members):,}",
+                f"{sum(m.macs for m in members):,}",
                 human_bytes(r.output_bytes),
                 rf,
             )
@@ -130,11 +160,11 @@ def summary_line(analysis: Analysis, diagnostics: list[Diagnostic]) -> str:
     )
 
 
-def markdown_table(analysis: Analysis) -> str:
+def markdown_table(analysis: Analysis, depth: int | None = None) -> str:
     head = "| " + " | ".join(COLUMNS) + " |"
     align = "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|"
     lines = [head, align]
-    for cells in table_rows(analysis):
+    for cells in table_rows(analysis, depth):
         lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
     lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in totals_cells(analysis)) + " |")
     return "\n".join(lines)
@@ -180,6 +210,7 @@ def rich_table(
     compact: bool = False,
     fold: bool = False,
     columns: Sequence[str] = COLUMNS,
+    depth: int | None = None,
 ) -> Any:
     """The per-layer table: boxed, or ``compact`` (light rules, narrow gaps), cells folded or not.
 
@@ -206,14 +237,14 @@ def rich_table(
     def cells(row: tuple[str, ...]) -> list[str]:
         return [_fold(COLUMNS[i], row[i]) if fold else row[i] for i in picked]
 
-    for row in table_rows(analysis):
+    for row in table_rows(analysis, depth):
         table.add_row(*cells(row))
     table.add_section()
     table.add_row(*cells(totals_cells(analysis)), style="bold")
     return table
 
 
-def terminal_table(analysis: Analysis, out: Any) -> Any:
+def terminal_table(analysis: Analysis, out: Any, depth: int | None = None) -> Any:
     """What ``archspec check`` prints on the console ``out``: every figure whole, at any width.
 
     The boxed table where it fits (160 columns, wide terminals); else the
@@ -225,19 +256,19 @@ def terminal_table(analysis: Analysis, out: Any) -> Any:
     from rich.text import Text
 
     if len(analysis.rows) > RICH_MAX_ROWS:
-        return Text(plain_table(analysis, out.width))
+        return Text(plain_table(analysis, out.width, depth))
     layouts = (
-        rich_table(analysis, compact=compact, fold=fold, columns=columns)
+        rich_table(analysis, compact=compact, fold=fold, columns=columns, depth=depth)
         for compact, fold, columns in [
             (False, False, COLUMNS),
             *((True, fold, columns) for columns in _column_sets() for fold in (False, True)),
         ]
     )
     table = first_fitting(out, layouts)
-    return table if table is not None else Text(stacked_table(analysis, out.width))
+    return table if table is not None else Text(stacked_table(analysis, out.width, depth))
 
 
-def stacked_table(analysis: Analysis, width: int) -> str:
+def stacked_table(analysis: Analysis, width: int, depth: int | None = None) -> str:
     """Each layer as ``name  type`` and then ``label figure`` items: the layout of last resort."""
     labels = ("output", "params", "connections", "MACs", "memory", "RF")
     records = [
@@ -245,7 +276,7 @@ def stacked_table(analysis: Analysis, width: int) -> str:
             f"{row[0]}  {row[1]}",
             [f"{label} {cell}" for label, cell in zip(labels, row[2:], strict=True)],
         )
-        for row in table_rows(analysis)
+        for row in table_rows(analysis, depth)
     ]
     _, _, output, params, connections, macs, peak, _ = totals_cells(analysis)
     peak = peak.removeprefix("peak ")
@@ -261,13 +292,13 @@ def stacked_table(analysis: Analysis, width: int) -> str:
 RICH_MAX_ROWS = 1_000  # rich measures every cell; past this a plain table is ~50× faster
 
 
-def plain_table(analysis: Analysis, width: int | None = None) -> str:
+def plain_table(analysis: Analysis, width: int | None = None, depth: int | None = None) -> str:
     """The same cells as :func:`rich_table`, aligned in plain text, for very long models.
 
     With ``width``, the richest set of columns that fits it (see
     :func:`rich_table`), else the stacked layout: figures are never cut.
     """
-    full = [COLUMNS, *table_rows(analysis), totals_cells(analysis)]
+    full = [COLUMNS, *table_rows(analysis, depth), totals_cells(analysis)]
     for columns in _column_sets():
         picked = [COLUMNS.index(c) for c in columns]
         rows = [tuple(r[i] for i in picked) for r in full]
@@ -277,7 +308,7 @@ def plain_table(analysis: Analysis, width: int | None = None) -> str:
             left_out = [c for c in COLUMNS if c not in columns]
             return text + (f"\n{_left_out_note(left_out)}" if left_out else "")
     assert width is not None  # no width: the first set, every column, was taken
-    return stacked_table(analysis, width)
+    return stacked_table(analysis, width, depth)
 
 
 def _plain(rows: list[tuple[str, ...]], widths: list[int], numeric: list[bool]) -> str:

@@ -259,3 +259,38 @@ def test_the_json_schema_accepts_blocks_and_uses() -> None:
     from archspec.spec.schema import json_schema
 
     jsonschema.validate(yaml.safe_load(BASIC), json_schema())
+
+
+def test_check_depth_folds_the_table_by_block(tmp_path: object) -> None:
+    """Folded rows add up the flat JSON's figures of the layers they hold."""
+    import json
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "b.yaml"
+    path.write_text(BASIC, encoding="utf-8")
+
+    def run(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "archspec.cli.main", "check", str(path), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return proc.stdout
+
+    layers = json.loads(run("--format", "json"))["specs"][0]["layers"]
+    for depth, group in ((1, "layer1"), (2, "layer1.1")):
+        members = [r for r in layers if r["name"].startswith(group + ".")]
+        table = run("--format", "markdown", "--depth", str(depth))
+        (row,) = [line for line in table.splitlines() if line.startswith(f"| {group} |")]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == f"basic ({len(members)} layers)"
+        assert cells[2] == "×".join(map(str, members[-1]["output"]))
+        assert cells[3] == f"{sum(r['params'] for r in members):,}"
+        assert cells[5] == f"{sum(r['macs'] for r in members):,}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "archspec.cli.main", "check", str(path), "--depth", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "expected a positive integer" in proc.stderr

@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 from archspec.docs import REGENERATE
 from archspec.layers import LAYER_KINDS
 from archspec.layers.base import RESERVED_NAMES, ROUNDED_PATTERN, Activation, Expect, Layer
-from archspec.spec.schema import SPEC_VERSION, InputSpec, Spec
+from archspec.spec.schema import SPEC_VERSION, BlockDef, BlockUse, InputSpec, Spec
 
 REFERENCE_FILE = "docs/spec-reference.md"
 
@@ -74,6 +74,8 @@ def _type_text(prop: dict[str, Any]) -> str:
         if prop.get("pattern") == ROUNDED_PATTERN:
             return "rounded figure (`15.47G`)"
         return "name" if "pattern" in prop else "string"
+    if kind == "object":
+        return "mapping"
     if kind == "array":
         item = _type_text(prop.get("items", {}))
         lo, hi = prop.get("minItems"), prop.get("maxItems")
@@ -92,7 +94,7 @@ def _default_text(info: FieldInfo) -> str:
     """A default as the YAML a user would write, or *required*."""
     if info.is_required():
         return "*required*"
-    value = info.default
+    value = info.get_default(call_default_factory=True)
     if value is None:
         return "`null`"
     if isinstance(value, bool):
@@ -113,10 +115,11 @@ def _field_table(model: type[BaseModel], names: typing.Iterable[str]) -> str:
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
     for name in names:
         info = model.model_fields[name]
-        kind, description = _type_text(props[name]), info.description or ""
+        key = info.alias or name  # the key as a spec writes it (`with`, not `with_`)
+        kind, description = _type_text(props[key]), info.description or ""
         if model is Layer and name == "type":
             kind, description = _TYPE_FIELD
-        lines.append(f"| `{name}` | {_cell(kind)} | {_default_text(info)} | {_cell(description)} |")
+        lines.append(f"| `{key}` | {_cell(kind)} | {_default_text(info)} | {_cell(description)} |")
     return "\n".join(lines)
 
 
@@ -243,6 +246,38 @@ connections or MACs, and the tables show it as `conv2d+relu`. Write a separate
 layer of that kind instead when another layer must read the value *before*
 the activation."""
 
+_BLOCKS = """\
+A network that repeats itself (ResNet's stages, GoogLeNet's inceptions)
+defines a block once under `blocks:` and uses it in `layers:` with `block:`.
+A block's layers are written like the spec's own, with `$param` for the value
+of one of its `params` (given by the use's `with:`, else the default; a
+default of `~` means the use must give it) and `input` for the block's input
+(the layer before the use, or the one its `inputs:` names). The block's output
+is its last layer, and a later layer reads it by the use's name.
+
+Blocks are expanded when the spec is loaded: every layer gets a dotted name,
+`use.layer`, or with `repeat: N` the copies `use.0.layer` … `use.N-1.layer`,
+as PyTorch names submodules, so the compiled module's weights load by name.
+Blocks may use other blocks, never themselves (directly or in a cycle). A
+diagnostic about an expanded layer points at the line in the block and names
+the use (`[in block 'basic' used as 'layer1.0' at r.yaml:14:5]`). `expect:` on a
+use checks the figures of all its layers added up and the output of the last;
+`archspec check --depth N` folds the table by the first N parts of the names.
+
+```yaml
+blocks:
+  basic:
+    params: {channels: ~, stride: 1}
+    layers:
+      - {name: conv1, type: conv2d, out_channels: $channels, kernel: 3, stride: $stride, padding: 1, activation: relu}
+      - {name: conv2, type: conv2d, out_channels: $channels, kernel: 3, padding: 1}
+      - {name: add, type: add, inputs: [conv2, input]}
+      - {name: relu, type: relu}
+layers:
+  - {name: stem, type: conv2d, out_channels: 16, kernel: 3, padding: 1, activation: relu}
+  - {name: layer1, block: basic, repeat: 2, with: {channels: 16}}
+```"""
+
 _EXPECT = """\
 Each layer and the model may carry `expect:` with any of these keys: the
 figures that the model's source publishes. `archspec check` compares each with
@@ -322,7 +357,7 @@ def reference_markdown() -> str:
         _INTRO.format(version=SPEC_VERSION),
         "",
         "Contents: [top-level keys](#top-level-keys) · [input](#input) · [layers](#layers) · "
-        "[expect](#expect) · [counting conventions](#counting-conventions) · "
+        "[blocks](#blocks) · [expect](#expect) · [counting conventions](#counting-conventions) · "
         "[layer kinds](#layer-kinds)",
         "",
         "## Top-level keys",
@@ -352,6 +387,18 @@ def reference_markdown() -> str:
             kinds=", ".join(f"`{k}`" for k in act_kinds),
             values=", ".join(f"`{v}`" for v in act_values),
         ),
+        "",
+        "## blocks",
+        "",
+        _BLOCKS,
+        "",
+        "### A block's definition",
+        "",
+        _field_table(BlockDef, BlockDef.model_fields),
+        "",
+        "### A use of a block in `layers:`",
+        "",
+        _field_table(BlockUse, BlockUse.model_fields),
         "",
         "## expect",
         "",

@@ -23,6 +23,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.add_argument("--strict", action="store_true", help="treat warnings as failures (exit 1)")
+    p.add_argument(
+        "--depth",
+        type=_positive,
+        metavar="N",
+        help="fold the table by the first N parts of dotted layer names (blocks); JSON stays flat",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def spec_files(paths: list[str]) -> list[Path]:
@@ -76,23 +88,25 @@ def _run(args: argparse.Namespace) -> int:
         for f, analysis, diags in results:
             print(f"## {analysis.spec.name if analysis else f}\n")
             if analysis is not None:
-                print(markdown_table(analysis) + "\n")
+                print(markdown_table(analysis, args.depth) + "\n")
                 print(summary_line(analysis, diags) + "\n")
             for d in diags:
                 print(f"- {d.render()}")
             print()
         return code
-    _print_tables(results)
+    _print_tables(results, args.depth)
     return code
 
 
-def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) -> None:
+def _print_tables(
+    results: list[tuple[str, Analysis | None, list[Diagnostic]]], depth: int | None = None
+) -> None:
     from archspec.tables import console
 
     out = console()
     for _, analysis, diags in results:
         if analysis is not None:
-            out.print(terminal_table(analysis, out), soft_wrap=True)
+            out.print(terminal_table(analysis, out, depth), soft_wrap=True)
             out.print(summary_line(analysis, diags), soft_wrap=True)
             out.print()
         for d in diags:
