@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -48,3 +48,79 @@ class LRN(Layer):
             (self.size,),
             {"alpha": self.alpha, "beta": self.beta, "k": self.k},
         )
+
+
+class _BatchNorm(Layer):
+    """Batch normalisation: each channel normalised by its batch statistics (while
+    training) or its running ones (at inference), then scaled and shifted.
+
+    Counted as PyTorch counts it: γ and β are parameters (with ``affine``);
+    ``running_mean``, ``running_var`` and the one-element ``num_batches_tracked``
+    are buffers (with ``track_running_stats``). At inference it is one scale and
+    shift per element, which folds into the convolution before it: like the
+    activations it adds no connections and no MACs, so a network's MACs stay
+    those of its convolutions and linear layers, as torchvision's published
+    "GFLOPS" count them.
+    """
+
+    eps: float = Field(1e-5, gt=0, description="added to the variance")
+    momentum: float | None = Field(
+        0.1, ge=0, le=1, description="running statistics' update weight; null: cumulative average"
+    )
+    affine: bool = Field(True, description="trainable scale γ and shift β per channel")
+    track_running_stats: bool = Field(True, description="keep running mean and variance")
+
+    ranks: ClassVar[tuple[int, ...]] = (3,)
+    count_rule = (
+        "params = 2·C (γ, β; with affine); buffers = 2·C + 1 (running mean and variance, "
+        "num_batches_tracked; with track_running_stats); no connections, no MACs"
+    )
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        if len(shape) not in self.ranks:
+            want = " or ".join(_RANK_NAMES[r] for r in self.ranks)
+            raise ShapeError(
+                f"{self.type} needs {want}, got {'×'.join(map(str, shape))}", field="type"
+            )
+        return shape
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        channels = out[0]
+        return Counts(
+            params=2 * channels if self.affine else 0,
+            buffers=2 * channels + 1 if self.track_running_stats else 0,
+        )
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        kw: dict[str, object] = {}
+        if self.eps != 1e-5:
+            kw["eps"] = self.eps
+        if self.momentum != 0.1:
+            kw["momentum"] = self.momentum
+        if not self.affine:
+            kw["affine"] = False
+        if not self.track_running_stats:
+            kw["track_running_stats"] = False
+        name = "nn.BatchNorm2d" if self.type == "batchnorm2d" else "nn.BatchNorm1d"
+        return TorchCall(name, (shapes[0][0],), kw)
+
+
+_RANK_NAMES = {1: "C features", 2: "C×L sequences", 3: "C×H×W feature maps"}
+
+
+class BatchNorm2d(_BatchNorm):
+    __doc__ = _BatchNorm.__doc__
+
+    type: Literal["batchnorm2d"]
+
+    shape_rule = "output = input (C×H×W)"
+
+
+class BatchNorm1d(_BatchNorm):
+    __doc__ = _BatchNorm.__doc__
+
+    type: Literal["batchnorm1d"]
+
+    ranks = (1, 2)
+    shape_rule = "output = input (C or C×L)"

@@ -170,7 +170,7 @@ class AdaptiveAvgPool2d(Layer):
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
-        require_rank(shape, 3, "adaptive_avgpool2d")
+        require_rank(shape, 3, self.type)
         h, w = pair(self.output_size)
         return (shape[0], h, w)
 
@@ -192,3 +192,12 @@ class AdaptiveAvgPool2d(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.AdaptiveAvgPool2d", (torch_arg(self.output_size),))
+
+
+class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
+    """Max pooling to a fixed output size, over the same windows as adaptive average pooling."""
+
+    type: Literal["adaptive_maxpool2d"]  # type: ignore[assignment]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.AdaptiveMaxPool2d", (torch_arg(self.output_size),))

@@ -86,3 +86,60 @@ class Add(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("Add")
+
+
+class Mul(Layer):
+    """Elementwise product of its inputs, broadcasting as NumPy and PyTorch do
+    (squeeze-and-excitation: C×H×W times C×1×1)."""
+
+    type: Literal["mul"]
+
+    arity = (2, None)
+    shape_rule = "inputs of one rank broadcast: on each axis the sizes agree or are 1"
+    count_rule = "no params, no connections, no MACs (elementwise, like add)"
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        # Equal ranks: with the batch axis in front, C×H×W against C would align C with W.
+        if len({len(s) for s in shapes}) > 1:
+            shown = " and ".join(fmt_shape(s) for s in shapes)
+            raise ShapeError(
+                f"cannot multiply {shown}: inputs need the same rank (write C×1×1, not C)",
+                field="inputs",
+            )
+        out: list[int] = []
+        for axis in range(len(shapes[0])):
+            sizes = {s[axis] for s in shapes}
+            big = sizes - {1}
+            if len(big) > 1:
+                shown = " and ".join(fmt_shape(s) for s in shapes)
+                raise ShapeError(
+                    f"cannot multiply {shown}: axis {axis} is {' vs '.join(map(str, sorted(big)))}",
+                    field="inputs",
+                )
+            out.append(big.pop() if big else 1)
+        return tuple(out)
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("Mul")
+
+
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle: C = g·n maps regrouped so each group gets one of every group's."""
+
+    type: Literal["channel_shuffle"]
+    groups: int = Field(gt=0, description="g: the groups the channels are interleaved from")
+
+    shape_rule = "output = input; C must be divisible by groups"
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        (shape,) = shapes
+        if len(shape) < 2 or shape[0] % self.groups:
+            raise ShapeError(
+                f"channel_shuffle needs C×… input with C divisible by groups {self.groups}, "
+                f"got {fmt_shape(shape)}",
+                field="groups",
+            )
+        return shape
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.ChannelShuffle", (self.groups,))

@@ -149,6 +149,16 @@ class Add(nn.Module):
         return out
 
 
+class Mul(nn.Module):
+    """Elementwise product of the inputs, broadcasting (squeeze-and-excitation)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
 # The ``activation:`` shorthand, applied in forward without adding state.
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,

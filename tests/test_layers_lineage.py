@@ -1,0 +1,205 @@
+"""The kinds the LeNet/AlexNet lineage needs (batch norm, adaptive max pooling, broadcasting
+multiply, channel shuffle): shapes and counts derived by PyTorch, and the compiled module,
+generated source and ONNX export computing what PyTorch computes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.spec import SpecError
+
+
+def spec(input_shape: list[int], *layers: str) -> str:
+    body = "".join(f"  - {layer}\n" for layer in layers)
+    return f"archspec: 1\nname: t\ninput: {{shape: {input_shape}}}\nlayers:\n{body}"
+
+
+def torch_counts(module: torch.nn.Module) -> tuple[int, int]:
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers())
+    return params, buffers
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    channels=st.integers(1, 32),
+    spatial=st.sampled_from([[], [5], [4, 3]]),
+    affine=st.booleans(),
+    track=st.booleans(),
+)
+def test_batchnorm_counts_equal_pytorchs(
+    channels: int, spatial: list[int], affine: bool, track: bool
+) -> None:
+    kind = "batchnorm2d" if len(spatial) == 2 else "batchnorm1d"
+    text = spec(
+        [channels, *spatial],
+        f"{{name: bn, type: {kind}, affine: {str(affine).lower()}, "
+        f"track_running_stats: {str(track).lower()}}}",
+    )
+    analysis = archspec.analyze(archspec.loads(text))
+    module = archspec.compile(archspec.loads(text))
+    (row,) = analysis.rows
+    reference = (torch.nn.BatchNorm2d if kind == "batchnorm2d" else torch.nn.BatchNorm1d)(
+        channels, affine=affine, track_running_stats=track
+    )
+    assert (row.params, row.buffers) == torch_counts(reference) == torch_counts(module)
+    assert (row.connections, row.macs) == (0, 0)  # elementwise: see the kind's count rule
+    x = torch.randn(3, channels, *spatial)
+    assert tuple(module(x).shape[1:]) == row.output == (channels, *spatial)
+
+
+def test_batchnorm_behaves_like_pytorchs_in_train_and_eval() -> None:
+    text = spec([4, 5, 5], "{name: bn, type: batchnorm2d, eps: 0.001, momentum: 0.01}")
+    module = archspec.compile(archspec.loads(text))
+    reference = torch.nn.BatchNorm2d(4, eps=0.001, momentum=0.01)
+    reference.load_state_dict({k.removeprefix("bn."): v for k, v in module.state_dict().items()})
+    x = torch.randn(6, 4, 5, 5)
+    for train in (True, False):
+        module.train(train)
+        reference.train(train)
+        torch.testing.assert_close(module(x), reference(x))
+    assert set(module.state_dict()) == {
+        "bn.weight",
+        "bn.bias",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+    }
+
+
+def test_batchnorm_needs_the_right_rank() -> None:
+    with pytest.raises(SpecError, match="batchnorm2d needs C×H×W feature maps, got 4"):
+        archspec.analyze(archspec.loads(spec([4], "{name: bn, type: batchnorm2d}")))
+    with pytest.raises(SpecError, match="batchnorm1d needs C features or C×L sequences"):
+        archspec.analyze(archspec.loads(spec([4, 5, 5], "{name: bn, type: batchnorm1d}")))
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 20), oh=st.integers(1, 8), ow=st.integers(1, 8))
+def test_adaptive_maxpool_equals_pytorch(h: int, w: int, oh: int, ow: int) -> None:
+    text = spec([3, h, w], f"{{name: p, type: adaptive_maxpool2d, output_size: [{oh}, {ow}]}}")
+    (row,) = archspec.analyze(archspec.loads(text)).rows
+    module = archspec.compile(archspec.loads(text))
+    x = torch.randn(2, 3, h, w)
+    torch.testing.assert_close(module(x), torch.nn.AdaptiveMaxPool2d((oh, ow))(x))
+    assert row.output == (3, oh, ow)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [([4, 5, 5], [4, 1, 1]), ([4, 1, 1], [4, 5, 5]), ([4, 5, 1], [1, 1, 6])]
+)
+def test_mul_broadcasts_like_pytorch(a: list[int], b: list[int]) -> None:
+    text = (
+        "archspec: 1\nname: t\ninput: {shape: [4, 5, 5]}\nlayers:\n"
+        f"  - {{name: a, type: adaptive_avgpool2d, output_size: [{a[1]}, {a[2]}]}}\n"
+        f"  - {{name: pa, type: conv2d, out_channels: {a[0]}, kernel: 1}}\n"
+        f"  - {{name: b, type: adaptive_avgpool2d, output_size: [{b[1]}, {b[2]}], inputs: [input]}}\n"
+        f"  - {{name: pb, type: conv2d, out_channels: {b[0]}, kernel: 1}}\n"
+        "  - {name: m, type: mul, inputs: [pa, pb]}\n"
+    )
+    analysis = archspec.analyze(archspec.loads(text))
+    want = torch.broadcast_shapes(tuple([2, *a]), tuple([2, *b]))[1:]
+    assert analysis.output_shape == tuple(want)
+    module = archspec.compile(archspec.loads(text))
+    assert tuple(module(torch.randn(2, 4, 5, 5)).shape[1:]) == tuple(want)
+
+
+def test_mul_refuses_what_does_not_broadcast() -> None:
+    text = (
+        "archspec: 1\nname: t\ninput: {shape: [4, 5, 5]}\nlayers:\n"
+        "  - {name: a, type: conv2d, out_channels: 3, kernel: 1}\n"
+        "  - {name: m, type: mul, inputs: [a, input]}\n"
+    )
+    with pytest.raises(SpecError, match="cannot multiply 3×5×5 and 4×5×5: axis 0 is 3 vs 4"):
+        archspec.analyze(archspec.loads(text))
+    with pytest.raises(RuntimeError):  # PyTorch refuses it too
+        torch.randn(1, 3, 5, 5) * torch.randn(1, 4, 5, 5)
+
+
+def test_channel_shuffle_equals_the_shufflenet_reshape() -> None:
+    text = spec([6, 2, 2], "{name: s, type: channel_shuffle, groups: 3}")
+    module = archspec.compile(archspec.loads(text))
+    x = torch.arange(24.0).reshape(1, 6, 2, 2)
+    # ShuffleNet (Zhang et al. 2018): reshape to (g, n), transpose, flatten
+    want = x.reshape(1, 3, 2, 2, 2).transpose(1, 2).reshape(1, 6, 2, 2)
+    torch.testing.assert_close(module(x), want)
+    with pytest.raises(SpecError, match="divisible by groups 4"):
+        archspec.analyze(
+            archspec.loads(spec([6, 2, 2], "{name: s, type: channel_shuffle, groups: 4}"))
+        )
+
+
+SE_NET = spec(
+    [8, 6, 6],
+    "{name: conv, type: conv2d, out_channels: 8, kernel: 3, padding: 1, bias: false}",
+    "{name: bn, type: batchnorm2d}",
+    "{name: relu, type: relu}",
+    "{name: squeeze, type: adaptive_avgpool2d, output_size: 1}",
+    "{name: excite, type: conv2d, out_channels: 8, kernel: 1, activation: sigmoid}",
+    "{name: scale, type: mul, inputs: [relu, excite]}",
+    "{name: shuffle, type: channel_shuffle, groups: 2}",
+    "{name: pool, type: adaptive_maxpool2d, output_size: [2, 2]}",
+    "{name: flat, type: flatten}",
+    "{name: bn1, type: batchnorm1d}",
+    "{name: fc, type: linear, out_features: 5}",
+)
+
+
+def test_generated_source_computes_what_the_compiled_module_does(tmp_path: Path) -> None:
+    source = archspec.codegen(archspec.loads(SE_NET))
+    path = tmp_path / "se.py"
+    path.write_text(source, encoding="utf-8")
+    namespace: dict[str, object] = {}
+    exec(compile(source, str(path), "exec"), namespace)
+    compiled = archspec.compile(archspec.loads(SE_NET)).eval()
+    # the generated file defines the model's class last, after any custom modules it copies
+    classes = [
+        v
+        for v in namespace.values()
+        if isinstance(v, type) and issubclass(v, torch.nn.Module) and v.__module__ == "builtins"
+    ]
+    model = classes[-1]()
+    model.load_state_dict(compiled.state_dict())
+    model.eval()
+    x = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(model(x), compiled(x))
+
+
+def test_export_and_onnx_runtime_agree_with_pytorch(tmp_path: Path) -> None:
+    path = tmp_path / "se.yaml"
+    path.write_text(SE_NET, encoding="utf-8")
+    onnx_path = tmp_path / "se.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "archspec.cli.main", "export", str(path), "-o", str(onnx_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archspec.cli.main",
+            "run",
+            str(onnx_path),
+            "--spec",
+            str(path),
+            "--batch",
+            "3",
+            "--provider",
+            "cpu",
+            "--verify",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verify: ok" in proc.stdout  # within tolerance at every layer, bn included
