@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -203,3 +204,38 @@ def test_export_and_onnx_runtime_agree_with_pytorch(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verify: ok" in proc.stdout  # within tolerance at every layer, bn included
+
+
+def tf_lrn(x: np.ndarray, radius: int, bias: float, alpha: float, beta: float) -> np.ndarray:
+    """TensorFlow's documented formula for tf.nn.lrn, channels first, in NumPy."""
+    out = np.empty_like(x)
+    channels = x.shape[1]
+    for c in range(channels):
+        lo, hi = max(0, c - radius), min(channels, c + radius + 1)
+        sqr_sum = (x[:, lo:hi] ** 2).sum(axis=1)
+        out[:, c] = x[:, c] / (bias + alpha * sqr_sum) ** beta
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    channels=st.integers(1, 12),
+    radius=st.integers(0, 6),
+    bias=st.floats(0.5, 3),
+    alpha=st.floats(1e-5, 1.0),
+    beta=st.floats(0.1, 1.0),
+)
+def test_tensorflow_lrn_computes_tensorflows_formula(
+    channels: int, radius: int, bias: float, alpha: float, beta: float
+) -> None:
+    text = spec(
+        [channels, 3, 3],
+        f"{{name: n, type: lrn_tf, depth_radius: {radius}, bias: {bias!r}, alpha: {alpha!r}, "
+        f"beta: {beta!r}}}",
+    )
+    (row,) = archspec.analyze(archspec.loads(text)).rows
+    assert row.connections == (2 * radius + 1) * channels * 9
+    module = archspec.compile(archspec.loads(text)).double()
+    x = np.random.default_rng(0).standard_normal((2, channels, 3, 3))
+    got = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, tf_lrn(x, radius, bias, alpha, beta), rtol=1e-10)

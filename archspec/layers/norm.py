@@ -50,6 +50,47 @@ class LRN(Layer):
         )
 
 
+class LRNTensorFlow(Layer):
+    """b_c = a_c / (bias + α · Σ a_j²)^β over the maps c − r … c + r (TensorFlow's ``tf.nn.lrn``).
+
+    TensorFlow's (and tflearn's) convention: a depth *radius* r instead of a
+    window size, and α *not* divided by the window: this kind is the ``lrn``
+    kind with size 2r + 1 and α·(2r + 1), written as a TensorFlow model states it
+    (tflearn's AlexNet: r = 5, bias 1, α = 10⁻⁴, β = 0.75).
+    """
+
+    type: Literal["lrn_tf"]
+    depth_radius: int = Field(5, ge=0, description="r: maps on each side summed over")
+    bias: float = Field(1.0, gt=0, description="additive constant (Caffe's and PyTorch's k)")
+    alpha: float = Field(1.0, ge=0, description="α, not divided by the window size")
+    beta: float = Field(0.5, ge=0, description="β")
+
+    count_rule = "connections = (2r + 1)·C·H·W; no params, no MACs (as lrn with size 2r + 1)"
+
+    def _as_lrn(self) -> LRN:
+        size = 2 * self.depth_radius + 1
+        return LRN(
+            name=self.name,
+            type="lrn",
+            size=size,
+            alpha=self.alpha * size,
+            beta=self.beta,
+            k=self.bias,
+        )
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        return self._as_lrn().output_shape(shapes)
+
+    def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
+        return self._as_lrn().counts(shapes, out)
+
+    def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
+        return self._as_lrn().onnx_opset(shapes)
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return self._as_lrn().torch_call(shapes)
+
+
 class _BatchNorm(Layer):
     """Batch normalisation: each channel normalised by its batch statistics (while
     training) or its running ones (at inference), then scaled and shifted.
