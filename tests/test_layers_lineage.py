@@ -239,3 +239,11 @@ def test_tensorflow_lrn_computes_tensorflows_formula(
     x = np.random.default_rng(0).standard_normal((2, channels, 3, 3))
     got = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, tf_lrn(x, radius, bias, alpha, beta), rtol=1e-10)
+
+
+def test_mult_adds_torchinfo_of_the_new_kinds_is_torchinfos() -> None:
+    torchinfo = pytest.importorskip("torchinfo")
+    analysis = archspec.analyze(archspec.loads(SE_NET))
+    module = archspec.compile(archspec.loads(SE_NET)).eval()
+    summary = torchinfo.summary(module, input_size=(1, 8, 6, 6), verbose=0)
+    assert analysis.totals.mult_adds_torchinfo == summary.total_mult_adds
