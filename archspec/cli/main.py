@@ -21,7 +21,9 @@ from archspec.resources import ResourceError
 from archspec.runtime import RuntimeInputError
 from archspec.spec.diagnostics import SpecError
 
-ORDER = ("check", "compile", "codegen", "export", "run", "bench", "schema", "doc", "graph")
+ORDER = (
+    "check", "compile", "codegen", "export", "run", "bench", "import", "schema", "doc", "graph"
+)  # fmt: skip
 
 
 class UsageError(Exception):
@@ -35,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _command_modules() -> dict[str, ModuleType]:
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
-    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    names.sort(
+        key=lambda n: (ORDER.index(n.rstrip("_")) if n.rstrip("_") in ORDER else len(ORDER), n)
+    )
     return {n: importlib.import_module(f"{commands.__name__}.{n}") for n in names}
 
 
@@ -49,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, module in _command_modules().items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        # A module for a command that is a Python keyword ends in _ (import_.py).
+        p = sub.add_parser(name.rstrip("_"), help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -46,6 +46,38 @@ class ShapeError(Exception):
         self.hint = hint
 
 
+class ForeignError(Exception):
+    """A foreign model's layer uses an option this kind cannot express; ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def caffe_pair(param: Any, name: str, default: int | None) -> Any:
+    """Caffe's ``kernel_size``/``stride``/``pad``/``dilation`` (one value, or one per
+    axis), or the ``kernel_h``/``kernel_w`` form, as archspec writes it: an int, or [h, w]."""
+    short = name.removesuffix("_size")
+    h, w = param.get(f"{short}_h"), param.get(f"{short}_w")
+    if h is not None or w is not None:
+        pair_ = [h if h is not None else default, w if w is not None else default]
+        return pair_[0] if pair_[0] == pair_[1] else pair_
+    values = param.values(name)
+    if not values:
+        return default
+    if len(values) == 1 or values[0] == values[1]:
+        return int(values[0])
+    return [int(values[0]), int(values[1])]
+
+
+def caffe_enum(value: Any, names: Sequence[str]) -> str:
+    """A Caffe enum field as its name, whether written as the name or as its number."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return names[value]
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Finding:
     """A lint finding: legal but suspicious."""
@@ -199,6 +231,24 @@ class Layer(BaseModel):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         raise NotImplementedError(f"{type(self).__name__} has no PyTorch builder")
+
+    # Caffe layer types this kind imports (``archspec import x.prototxt``): the importer
+    # builds its table from these, so no importer names a kind.
+    caffe_types: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        """This kind's fields for a Caffe layer of one of :attr:`caffe_types` (its parsed
+        text-format message), or None when another kind of the same Caffe type fits it
+        (a MAX pool is not an AVE pool). Raises :class:`ForeignError` for an option the
+        kind cannot express."""
+        return None
+
+    @classmethod
+    def absorb_caffe(cls, fields: dict[str, Any], layer: Any) -> bool:
+        """Whether this kind's layer (``fields``, imported just before) takes in the next
+        Caffe layer, updating ``fields`` (BatchNorm then Scale is one batch norm)."""
+        return False
 
     def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
         """The oldest ONNX opset that computes this layer as PyTorch does, and why; None: any.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,7 @@ from archspec.layers.base import (
     Shape,
     ShapeError,
     TorchCall,
+    caffe_pair,
     pair,
     require_rank,
     spatial_out,
@@ -144,6 +145,28 @@ class Conv2d(Layer):
         return window_lint(
             shapes[0], pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
         )
+
+    caffe_types = ("Convolution",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("convolution_param")
+        fields: dict[str, Any] = {
+            "out_channels": p.get("num_output"),
+            "kernel": caffe_pair(p, "kernel_size", None),
+        }
+        for key, caffe, default in (("stride", "stride", 1), ("padding", "pad", 0)):
+            value = caffe_pair(p, caffe, default)
+            if value != default:
+                fields[key] = value
+        dilation = caffe_pair(p, "dilation", 1)
+        if dilation != 1:
+            fields["dilation"] = dilation
+        if p.get("group", 1) != 1:
+            fields["groups"] = p.get("group")
+        if not p.get("bias_term", True):
+            fields["bias"] = False
+        return fields
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         c_in = shapes[0][0]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from archspec.layers.base import (
     Activation,
     Counts,
+    ForeignError,
     Layer,
     PositiveInt,
     Shape,
@@ -51,6 +52,22 @@ class Linear(Layer):
             connections=(weights + bias) * rows,
             macs=weights * rows,
         )
+
+    caffe_types = ("InnerProduct",)
+    # Caffe's InnerProduct flattens its input from ``axis`` on; the importer adds the flatten.
+    caffe_flattens: ClassVar[bool] = True
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("inner_product_param")
+        if p.get("axis", 1) != 1:
+            raise ForeignError("InnerProduct with an axis other than 1", "axis")
+        if p.get("transpose", False):
+            raise ForeignError("InnerProduct with transpose: true", "transpose")
+        fields: dict[str, Any] = {"out_features": p.get("num_output")}
+        if not p.get("bias_term", True):
+            fields["bias"] = False
+        return fields
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {} if self.bias else {"bias": False}

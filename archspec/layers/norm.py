@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.layers.base import Counts, Layer, PositiveInt, Shape, ShapeError, TorchCall, numel
+from archspec.layers.base import (
+    Counts,
+    ForeignError,
+    Layer,
+    PositiveInt,
+    Shape,
+    ShapeError,
+    TorchCall,
+    caffe_enum,
+    numel,
+)
+
+CAFFE_NORM_REGIONS = ("ACROSS_CHANNELS", "WITHIN_CHANNEL")
 
 
 class LRN(Layer):
@@ -37,6 +49,24 @@ class LRN(Layer):
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         return Counts(connections=self.size * numel(out))
+
+    caffe_types = ("LRN",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        """Caffe's LRN is this convention (α divided by local_size) across channels."""
+        p = layer.message("lrn_param")
+        if (
+            caffe_enum(p.get("norm_region", "ACROSS_CHANNELS"), CAFFE_NORM_REGIONS)
+            != "ACROSS_CHANNELS"
+        ):
+            raise ForeignError("LRN over a region within each channel", "norm_region")
+        return {
+            "size": p.get("local_size", 5),
+            "alpha": float(p.get("alpha", 1.0)),
+            "beta": float(p.get("beta", 0.75)),
+            "k": float(p.get("k", 1.0)),
+        }
 
     def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
         # torch's exporter lowers LRN through a Pad whose 18→17 conversion has no adapter
@@ -133,6 +163,17 @@ class _BatchNorm(Layer):
             buffers=2 * channels + 1 if self.track_running_stats else 0,
         )
 
+    @classmethod
+    def absorb_caffe(cls, fields: dict[str, Any], layer: Any) -> bool:
+        """Caffe's BatchNorm has no γ and β: a Scale layer (with a bias) right after it
+        holds them, and the two are one PyTorch batch norm."""
+        if layer.type != "Scale" or fields.get("affine", True):
+            return False
+        if not layer.message("scale_param").get("bias_term", False):
+            return False
+        del fields["affine"]
+        return True
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw: dict[str, object] = {}
         if self.eps != 1e-5:
@@ -156,6 +197,18 @@ class BatchNorm2d(_BatchNorm):
     type: Literal["batchnorm2d"]
 
     shape_rule = "output = input (C×H×W)"
+    caffe_types = ("BatchNorm",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("batch_norm_param")
+        fields: dict[str, Any] = {"affine": False}  # until a Scale layer brings γ and β
+        if p.get("eps", 1e-5) != 1e-5:
+            fields["eps"] = float(p.get("eps"))
+        fraction = p.get("moving_average_fraction", 0.999)
+        if fraction != 0.9:
+            fields["momentum"] = round(1 - float(fraction), 12)
+        return fields
 
 
 class BatchNorm1d(_BatchNorm):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from archspec.layers.base import (
     Counts,
     Finding,
+    ForeignError,
     IntOrPair,
     Layer,
     NonNegIntOrPair,
@@ -18,6 +19,8 @@ from archspec.layers.base import (
     Shape,
     ShapeError,
     TorchCall,
+    caffe_enum,
+    caffe_pair,
     numel,
     pair,
     require_rank,
@@ -26,6 +29,8 @@ from archspec.layers.base import (
     window_lint,
     window_out,
 )
+
+CAFFE_POOLS = ("MAX", "AVE", "STOCHASTIC")  # caffe.proto's PoolingParameter.PoolMethod
 
 
 class _Pool2d(Layer):
@@ -99,6 +104,32 @@ class _Pool2d(Layer):
                 )
         return None
 
+    caffe_types = ("Pooling",)
+    caffe_pool: ClassVar[str] = ""  # MAX or AVE: which Caffe pooling this kind is
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        """Caffe rounds pooled sizes up and drops a last window that would start in the
+        padding: PyTorch's ceil_mode rule. Its stride defaults to 1, not the kernel."""
+        p = layer.message("pooling_param")
+        if caffe_enum(p.get("pool", "MAX"), CAFFE_POOLS) != cls.caffe_pool:
+            return None
+        if p.get("global_pooling", False):
+            return None
+        fields: dict[str, Any] = {
+            "kernel": caffe_pair(p, "kernel_size", None),
+            "stride": caffe_pair(p, "stride", 1),
+        }
+        kernel, stride = (pair(fields[k]) for k in ("kernel", "stride"))
+        if any(k < s for k, s in zip(kernel, stride, strict=True)):
+            # Caffe then keeps a last window that starts past the input; PyTorch drops it.
+            raise ForeignError("pooling with a kernel smaller than its stride", "kernel_size")
+        padding = caffe_pair(p, "pad", 0)
+        if padding != 0:
+            fields["padding"] = padding
+        fields["ceil_mode"] = True
+        return fields
+
     def _torch_kwargs(self) -> dict[str, object]:
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
         if self.stride is not None and self.stride != self.kernel:
@@ -114,6 +145,7 @@ class MaxPool2d(_Pool2d):
     """Max over each window (AlexNet's overlapping 3×3/2 pooling)."""
 
     type: Literal["maxpool2d"]
+    caffe_pool = "MAX"
     dilation: IntOrPair = Field(1, description="spacing between window taps")
 
     def _dilation(self) -> tuple[int, int]:
@@ -130,6 +162,7 @@ class AvgPool2d(_Pool2d):
     """Mean over each window (d2l's LeNet)."""
 
     type: Literal["avgpool2d"]
+    caffe_pool = "AVE"
     count_include_pad: bool = Field(
         True, description="count padded zeros in the mean, as PyTorch does by default"
     )
@@ -190,6 +223,18 @@ class AdaptiveAvgPool2d(Layer):
         stride = (max(h_in // h, 1), max(w_in // w, 1))
         return fields[0].through_window(kernel, stride)
 
+    caffe_types = ("Pooling",)
+    caffe_pool: ClassVar[str] = "AVE"
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        """Caffe's ``global_pooling``: one window over the whole map."""
+        p = layer.message("pooling_param")
+        pool = caffe_enum(p.get("pool", "MAX"), CAFFE_POOLS)
+        if not p.get("global_pooling", False) or pool != cls.caffe_pool:
+            return None
+        return {"output_size": 1}
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.AdaptiveAvgPool2d", (torch_arg(self.output_size),))
 
@@ -198,6 +243,7 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
     """Max pooling to a fixed output size, over the same windows as adaptive average pooling."""
 
     type: Literal["adaptive_maxpool2d"]  # type: ignore[assignment]
+    caffe_pool = "MAX"
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.AdaptiveMaxPool2d", (torch_arg(self.output_size),))

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.layers.base import Layer, Shape, ShapeError, TorchCall, fmt_shape, numel
+from archspec.layers.base import (
+    ForeignError,
+    Layer,
+    Shape,
+    ShapeError,
+    TorchCall,
+    caffe_enum,
+    fmt_shape,
+    numel,
+)
+
+CAFFE_ELTWISE = ("PROD", "SUM", "MAX")  # caffe.proto's EltwiseParameter.EltwiseOp
 
 
 class Dropout(Layer):
@@ -15,6 +26,12 @@ class Dropout(Layer):
 
     type: Literal["dropout"]
     p: float = Field(0.5, ge=0, lt=1, description="drop probability, in [0, 1)")
+
+    caffe_types = ("Dropout",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        return {"p": float(layer.message("dropout_param").get("dropout_ratio", 0.5))}
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Dropout", (), {"p": self.p})
@@ -29,6 +46,15 @@ class Flatten(Layer):
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         return (numel(shapes[0]),)
+
+    caffe_types = ("Flatten",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("flatten_param")
+        if p.get("axis", 1) != 1 or p.get("end_axis", -1) != -1:
+            raise ForeignError("Flatten of other axes than all but the batch", "axis")
+        return {}
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Flatten")
@@ -62,6 +88,14 @@ class Concat(Layer):
                 )
         return tuple(sum(s[axis] for s in shapes) if i == axis else d for i, d in enumerate(first))
 
+    caffe_types = ("Concat",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("concat_param")
+        axis = p.get("axis", p.get("concat_dim", 1))  # Caffe counts the batch axis
+        return {} if axis == 1 else {"axis": axis - 1 if axis > 0 else axis}
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         rank = len(shapes[0])
         return TorchCall("Concat", (), {"dim": self.axis % rank + 1})
@@ -83,6 +117,18 @@ class Add(Layer):
                     field="inputs",
                 )
         return shapes[0]
+
+    caffe_types = ("Eltwise",)
+    caffe_operation: ClassVar[str] = "SUM"
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("eltwise_param")
+        if caffe_enum(p.get("operation", "SUM"), CAFFE_ELTWISE) != cls.caffe_operation:
+            return None
+        if any(c != 1 for c in p.values("coeff")):
+            raise ForeignError("Eltwise with coefficients other than 1", "coeff")
+        return {}
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("Add")
@@ -118,6 +164,13 @@ class Mul(Layer):
                 )
             out.append(big.pop() if big else 1)
         return tuple(out)
+
+    caffe_types = ("Eltwise",)
+
+    @classmethod
+    def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
+        p = layer.message("eltwise_param")
+        return {} if caffe_enum(p.get("operation", "SUM"), CAFFE_ELTWISE) == "PROD" else None
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("Mul")

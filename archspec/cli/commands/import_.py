@@ -1,0 +1,42 @@
+"""``archspec import``: a model that exists elsewhere (a Caffe prototxt) as a spec.
+
+The spec is validated before it is written, so an import never leaves a file
+that ``archspec check`` refuses; notes (layers skipped as training-only) go to
+standard error and into the spec as comments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "write a spec for a model in another format (Caffe .prototxt)"
+EPILOG = "exit status: 0 written; 2 the source cannot be read or has a layer no kind maps"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SOURCE", help="a Caffe .prototxt (deploy version)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE, not stdout")
+    p.epilog = EPILOG
+
+
+def run(args: argparse.Namespace) -> int:
+    from archspec.analysis import analyze
+    from archspec.importers import import_model, spec_text
+    from archspec.io import write_atomic
+    from archspec.spec import loads
+
+    model = import_model(args.source)
+    text = spec_text(model)
+    analysis = analyze(loads(text, args.output or "<import>"))
+    for note in model.notes:
+        print(f"{args.source}: note: {note}", file=sys.stderr)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    write_atomic(args.output, text)
+    print(
+        f"wrote {args.output}: {model.name}, {len(analysis.rows)} layers, "
+        f"{analysis.totals.params:,} parameters, output {'×'.join(map(str, analysis.output_shape))}"
+    )
+    return 0

@@ -1,0 +1,94 @@
+"""Writing an imported model as a spec that reads like a hand-written one.
+
+One layer per line in YAML flow style, keys in the order people write them
+(name, type, the kind's fields, inputs, expect), the schema line on top so
+editors validate it, and the notes the importer made as comments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_LINE = "# yaml-language-server: $schema=https://archspec.dev/schema/spec-v1.json"
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+
+
+@dataclass
+class Imported:
+    """A model read from a foreign format, ready to be written as a spec."""
+
+    name: str
+    title: str | None
+    source: str
+    input_shape: list[int]
+    layers: list[dict[str, Any]]
+    expect: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def scalar(value: Any) -> str:
+    """A YAML flow scalar (or list) that loads back as exactly ``value``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        # YAML 1.1 needs a dot in a float; archspec's loader also reads 1e-4 (see the loader).
+        return (
+            text if any(c in text for c in ".e") or "inf" in text or "nan" in text else text + ".0"
+        )
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {scalar(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def layer_line(layer: dict[str, Any]) -> str:
+    return "  - " + scalar(layer)
+
+
+def spec_text(model: Imported, comments: Sequence[str] = ()) -> str:
+    lines = [SCHEMA_LINE]
+    lines += [f"# {c}" for c in comments]
+    lines += [f"# note: {n}" for n in model.notes]
+    lines += [
+        "archspec: 1",
+        f"name: {scalar(model.name)}",
+    ]
+    if model.title:
+        lines.append(f"title: {scalar(model.title)}")
+    lines += [
+        f"source: {scalar(model.source)}",
+        f"input: {{shape: {scalar(model.input_shape)}, dtype: float32}}",
+        "layers:",
+    ]
+    lines += [layer_line(layer) for layer in model.layers]
+    if model.expect:
+        lines.append(f"expect: {scalar(model.expect)}")
+    return "\n".join(lines) + "\n"
+
+
+def identifier(raw: str, taken: set[str], reserved: frozenset[str] = frozenset()) -> str:
+    """A foreign layer name as an archspec name: invalid characters become _, and a name
+    already taken (or reserved) gets a numeric suffix."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", raw) or "layer"
+    if not re.match(r"[A-Za-z_]", name):
+        name = "_" + name
+    base, n = name, 1
+    while name in taken or name in reserved:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
