@@ -22,7 +22,8 @@ from archspec.runtime import RuntimeInputError
 from archspec.spec.diagnostics import SpecError
 
 ORDER = (
-    "check", "compile", "codegen", "export", "run", "bench", "import", "schema", "doc", "graph"
+    "check", "compile", "codegen", "export", "run", "bench", "import", "diff", "schema", "doc",
+    "graph",
 )  # fmt: skip
 
 

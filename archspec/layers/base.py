@@ -232,6 +232,12 @@ class Layer(BaseModel):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         raise NotImplementedError(f"{type(self).__name__} has no PyTorch builder")
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """The fields that decide what this layer computes on these inputs, written one way,
+        so ``archspec diff`` calls two layers the same exactly when they compute the same
+        (a pool's default stride is its kernel; ceil_mode that changes no size is moot)."""
+        return self.model_dump(exclude={"name", "type", "inputs", "expect"}, exclude_none=True)
+
     # Caffe layer types this kind imports (``archspec import x.prototxt``): the importer
     # builds its table from these, so no importer names a kind.
     caffe_types: ClassVar[tuple[str, ...]] = ()

@@ -146,6 +146,15 @@ class Conv2d(Layer):
             shapes[0], pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
         )
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        fields = super().canonical(shapes)
+        for key in ("kernel", "stride", "dilation"):
+            fields[key] = list(pair(getattr(self, key)))
+        total = self._pad_total()
+        if total[0] % 2 == 0 and total[1] % 2 == 0:
+            fields["padding"] = [total[0] // 2, total[1] // 2]
+        return fields
+
     caffe_types = ("Convolution",)
 
     @classmethod

@@ -104,6 +104,21 @@ class _Pool2d(Layer):
                 )
         return None
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        fields = super().canonical(shapes)
+        fields["kernel"] = list(pair(self.kernel))
+        fields["stride"] = list(self._stride())
+        fields["padding"] = list(pair(self.padding))
+        if self.ceil_mode:
+            floor = self.model_copy(update={"ceil_mode": False})
+            try:
+                moot = floor.output_shape(shapes) == self.output_shape(shapes)
+            except ShapeError:
+                moot = False
+            if moot:
+                fields["ceil_mode"] = False
+        return fields
+
     caffe_types = ("Pooling",)
     caffe_pool: ClassVar[str] = ""  # MAX or AVE: which Caffe pooling this kind is
 
