@@ -226,6 +226,7 @@ def diagnostic(
     severity: Severity = Severity.ERROR,
     hint: str | None = None,
     key: bool = False,
+    code: str | None = None,
 ) -> Diagnostic:
     file, pos = locate(spec, path, key=key)
-    return Diagnostic(severity, kind, message, file, pos, hint)
+    return Diagnostic(severity, kind, message, file, pos, hint, code)

@@ -40,6 +40,7 @@ class Diagnostic:
     file: str
     position: Position | None = None
     hint: str | None = None
+    code: str | None = None  # a lint's stable id (archspec.lints), None for other diagnostics
 
     def render(self) -> str:
         where = self.file
@@ -62,6 +63,7 @@ class Diagnostic:
             "hint": self.hint,
             "line": pos.line if pos else None,
             "column": pos.column if pos else None,
+            "code": self.code,
         }
 
 
