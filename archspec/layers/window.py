@@ -141,16 +141,17 @@ class _Periodic:
             if nxt > read[i] + 1:
                 yield read[i] + 1, nxt - 1
 
-    def runs(self) -> Iterator[tuple[int, int]]:
-        """Unread runs in increasing order (lazily; adjacent runs may touch)."""
-        if self.hi < self.lo or not len(self.read):
-            if self.hi >= self.lo:
-                yield self.lo, self.hi
+    def runs(self, start: int) -> Iterator[tuple[int, int]]:
+        """Unread runs at or after row ``start``, in increasing order (lazily; they may touch)."""
+        first = max(self.lo, start)
+        if self.hi < first or not len(self.read):
+            if self.hi >= first:
+                yield first, self.hi
             return
-        base = self.origin + ((self.lo - self.origin) // self.period - 1) * self.period
+        base = self.origin + ((first - self.origin) // self.period - 1) * self.period
         while base <= self.hi:
             for a, b in self._gaps():
-                lo, hi = max(base + a, self.lo), min(base + b, self.hi)
+                lo, hi = max(base + a, first), min(base + b, self.hi)
                 if lo <= hi:
                     yield lo, hi
             base += self.period
@@ -185,10 +186,14 @@ class Unread:
     exact: bool  # False: count and runs are a lower bound (see CAP)
     _zones: tuple[tuple[int, int] | _Periodic | list[tuple[int, int]], ...]
 
-    def runs(self) -> Iterator[tuple[int, int]]:
-        """Maximal runs (first, last) of consecutive unread rows, in increasing order."""
+    def runs(self, start: int = 0) -> Iterator[tuple[int, int]]:
+        """Maximal runs (first, last) of consecutive unread rows, in increasing order.
+
+        Lazy, so a caller takes the first few of 10¹¹; ``start`` skips to the runs that
+        end at or after that row (the first one clipped to it).
+        """
         pending: tuple[int, int] | None = None
-        for run in self._raw_runs():
+        for run in self._raw_runs(start):
             if pending is not None and run[0] <= pending[1] + 1:
                 pending = (pending[0], max(pending[1], run[1]))
                 continue
@@ -198,14 +203,14 @@ class Unread:
         if pending is not None:
             yield pending
 
-    def _raw_runs(self) -> Iterator[tuple[int, int]]:
+    def _raw_runs(self, start: int) -> Iterator[tuple[int, int]]:
         for zone in self._zones:
             if isinstance(zone, _Periodic):
-                yield from zone.runs()
-            elif isinstance(zone, list):
-                yield from zone
-            else:
-                yield zone
+                yield from zone.runs(start)
+                continue
+            for a, b in zone if isinstance(zone, list) else [zone]:
+                if b >= start:
+                    yield max(a, start), b
 
     def last(self) -> int | None:
         for zone in reversed(self._zones):
