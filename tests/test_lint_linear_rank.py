@@ -36,12 +36,16 @@ def test_linear_on_rank_above_one_is_per_last_axis_in_pytorch() -> None:
         h = conv(x)
         y = fc(h)
         assert tuple(y.shape[1:]) == (6, 24, 10)  # not (10,): no error, a rank-3 output
-        by_hand = torch.stack([h[0, c, r] @ fc.weight.T + fc.bias for c in range(6) for r in range(24)])
+        by_hand = torch.stack(
+            [h[0, c, r] @ fc.weight.T + fc.bias for c in range(6) for r in range(24)]
+        )
         assert torch.allclose(y.reshape(144, 10), by_hand, atol=1e-6)  # 6·24 = 144 rows of 10
         flat = torch.nn.Linear(6 * 24 * 24, 10)(h.flatten(1))
         assert tuple(flat.shape[1:]) == (10,)  # the flatten the hint asks for: 3,456 inputs
 
-    layer = LAYER_KINDS["linear"].model_validate({"name": "fc", "type": "linear", "out_features": 10})
+    layer = LAYER_KINDS["linear"].model_validate(
+        {"name": "fc", "type": "linear", "out_features": 10}
+    )
     (finding,) = layer.lint([(6, 24, 24)])
     assert finding.lint == "linear-not-flat"
     assert "last axis (24) of its 6×24×24 input" in finding.message

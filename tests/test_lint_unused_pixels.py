@@ -116,7 +116,9 @@ def make_case(kind: str, pick: Callable[[int, int], int]) -> Case:
     elif kind in ("maxpool2d", "avgpool2d"):
         padding = pick(0, kernel // 2)
     ceil = kind in ("maxpool2d", "avgpool2d") and pick(0, 1) == 1
-    return Case(kind, size, kernel, stride, padding, dilation, ceil, pick(0, 1) == 1, pick(0, 1) == 1)
+    return Case(
+        kind, size, kernel, stride, padding, dilation, ceil, pick(0, 1) == 1, pick(0, 1) == 1
+    )
 
 
 @st.composite
