@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from archspec.layers.base import RESERVED_NAMES, Layer
+from archspec.lints import declare
 from archspec.spec import Spec, diagnostic, locate
 from archspec.spec.diagnostics import (
     MAX_ERRORS,
@@ -23,6 +24,13 @@ from archspec.spec.diagnostics import (
     more_errors,
 )
 from archspec.spec.loader import PathKey
+
+UNUSED_OUTPUT = declare(
+    "unused-output",
+    "a layer other than the last one has an output that no layer reads, so it cannot change "
+    "the model's output (PyTorch still computes it)",
+    "tests/test_lint_unused_output.py::test_unused_layer_cannot_change_the_output_in_pytorch",
+)
 
 INPUT = "input"
 # did_you_mean compares a name with every layer's: hint only the first few dangling
@@ -146,6 +154,7 @@ def build_graph(spec: Spec) -> Graph:
                     kind=Kind.LINT,
                     severity=Severity.WARNING,
                     hint=f"the model's output is the last layer, '{output}'",
+                    code=UNUSED_OUTPUT.code,
                 )
             )
     return Graph(spec, g, layers, index, inputs, order, output, warnings)

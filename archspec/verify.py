@@ -38,6 +38,7 @@ def verify(analysis: Analysis) -> list[Diagnostic]:
                     kind=Kind.LINT,
                     severity=Severity.WARNING,
                     hint=finding.hint,
+                    code=finding.lint,
                 )
             )
     out.extend(_block_expectations(analysis))

@@ -198,7 +198,9 @@ def test_warnings_and_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0
     m = LINE.match(err)
     assert m and m["sev"] == "warning"
-    assert "leaves the last 1 row and 1 column of its 1×224×224 input unused" in m["msg"]
+    # PyTorch agrees (tests/test_lint_unused_pixels.py): 11×11/4 on 224 never reads row 223
+    assert "reads no pixel of 1 row and 1 column of its 1×224×224 input" in m["msg"]
+    assert "the last row (223) and the last column (223)" in m["msg"]
     assert "an input of 227×227 or 223×223 uses every pixel" in m["msg"]
     code, _ = check(tmp_path, capsys, text, "--strict")
     assert code == 1

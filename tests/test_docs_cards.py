@@ -81,9 +81,15 @@ def test_lenet_card_shows_the_published_figures(generated: dict[str, str]) -> No
 
 
 def test_card_of_a_spec_with_warnings_lists_them(generated: dict[str, str]) -> None:
-    card = generated["docs/models/alexnet-torchvision.md"]
-    assert "- `specs/alexnet-torchvision.yaml:" in card
-    assert "leaves the last 1 row and 1 column of its 3×224×224 input unused" in card
+    """d2l's conv0 (11×11/4, no padding) never reads row or column 223: PyTorch's gradient says so
+    (tests/test_lint_unused_pixels.py); torchvision's conv1 pads by 2 and reads every pixel."""
+    card = generated["docs/models/alexnet-d2l.md"]
+    assert "- `specs/alexnet-d2l.yaml:11:59`: warning: layer 'conv0'" in card
+    assert (
+        "reads no pixel of 1 row and 1 column of its 1×224×224 input: "
+        "the last row (223) and the last column (223)"
+    ) in card
+    assert "## Warnings\n\nNone.\n" in generated["docs/models/alexnet-torchvision.md"]
 
 
 def test_stale_detection_names_the_file_and_the_fix(

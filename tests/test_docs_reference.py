@@ -13,6 +13,7 @@ from archspec.docs import REGENERATE
 from archspec.docs.generate import generated_files, stale
 from archspec.docs.reference import COMMON_FIELDS, REFERENCE_FILE, reference_markdown
 from archspec.layers import LAYER_KINDS, Counts, Layer, Shape
+from archspec.lints import all_lints
 from archspec.spec.schema import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +117,15 @@ def test_a_new_kind_gets_a_section(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "x·Φ(x), the Gaussian error linear unit." in section
     assert "| `approximate` | bool | `false` | use the tanh approximation |" in section
     assert "- **counts:** no params, no connections, no MACs" in section
+
+
+def test_every_lint_is_listed_with_a_proof_that_exists(reference: str) -> None:
+    """Each lint's row names its proving test, and that test function exists where it says."""
+    lints = all_lints()
+    assert {lint.code for lint in lints} >= {"unused-input", "unused-output", "linear-not-flat"}
+    for lint in lints:
+        path, _, test = lint.proof.partition("::")
+        assert f"| `{lint.code}` | " in reference
+        assert f"[`{test}`](../{path}) |" in reference
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert f"\ndef {test}(" in source, lint.proof

@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from archspec.docs import REGENERATE
 from archspec.layers import LAYER_KINDS
 from archspec.layers.base import RESERVED_NAMES, ROUNDED_PATTERN, Activation, Expect, Layer
+from archspec.lints import all_lints
 from archspec.spec.schema import SPEC_VERSION, BlockDef, BlockUse, InputSpec, Spec
 
 REFERENCE_FILE = "docs/spec-reference.md"
@@ -344,6 +345,23 @@ r_out = r_in + (k − 1)·d·j_in and j_out = j_in·s; elementwise layers keep
 both; a layer with several inputs takes the largest."""
 
 
+_LINTS = """\
+## Lints
+
+`archspec check` warns about specs that are legal but suspicious; `--strict`
+makes every warning an error (exit code 1). A warning is a claim about the
+model, so each lint names the test that proves its claim against PyTorch. The
+id is the diagnostic's `code` in `archspec check --format json`."""
+
+
+def _lints_table() -> list[str]:
+    lines = ["| id | warns when | proved by |", "|---|---|---|"]
+    for lint in all_lints():
+        path, _, test = lint.proof.partition("::")
+        lines.append(f"| `{lint.code}` | {_cell(lint.summary)} | [`{test}`](../{path}) |")
+    return lines
+
+
 def reference_markdown() -> str:
     """The whole of ``docs/spec-reference.md``."""
     act_kinds = [k for k, cls in LAYER_KINDS.items() if "activation" in cls.model_fields]
@@ -358,7 +376,7 @@ def reference_markdown() -> str:
         "",
         "Contents: [top-level keys](#top-level-keys) · [input](#input) · [layers](#layers) · "
         "[blocks](#blocks) · [expect](#expect) · [counting conventions](#counting-conventions) · "
-        "[layer kinds](#layer-kinds)",
+        "[lints](#lints) · [layer kinds](#layer-kinds)",
         "",
         "## Top-level keys",
         "",
@@ -414,6 +432,10 @@ def reference_markdown() -> str:
         "```",
         "",
         _CONVENTIONS,
+        "",
+        _LINTS,
+        "",
+        *_lints_table(),
         "",
         "## Layer kinds",
         "",

@@ -85,6 +85,7 @@ class Finding:
     message: str
     field: str | None = None
     hint: str | None = None
+    lint: str | None = None  # the id of its lint, declared with archspec.lints.declare
 
 
 @dataclass(frozen=True)
@@ -315,12 +316,6 @@ def window_out(
     return max(out, 0)
 
 
-def unused_pixels(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
-    """Rows (or columns) at the far edge that no window covers, when windows stop short."""
-    span = size + pad_total - dilation * (kernel - 1) - 1
-    return span % stride if span >= 0 else 0
-
-
 def fmt_shape(shape: Sequence[int]) -> str:
     return "×".join(str(d) for d in shape) if shape else "scalar"
 
@@ -348,41 +343,3 @@ def spatial_out(
             field="kernel",
         )
     return (out[0], out[1])
-
-
-def window_lint(
-    shape: Shape,
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    pad_total: tuple[int, int],
-    dilation: tuple[int, int] = (1, 1),
-) -> list[Finding]:
-    """Warn when the last rows/columns of the input fall outside every window.
-
-    That is legal (PyTorch floors the division) but usually a mistake, like
-    AlexNet's 11×11/4 conv1 on a 224×224 input: one row and one column are
-    read by no window. The hint names input sizes that would use every pixel.
-    """
-    left = [
-        unused_pixels(n, k, s, p, d)
-        for n, k, s, p, d in zip(shape[1:], kernel, stride, pad_total, dilation, strict=True)
-    ]
-    if not any(left):
-        return []
-    parts = []
-    for axis, n_left in zip(("row", "column"), left, strict=True):
-        if n_left:
-            parts.append(f"{n_left} {axis}{'s' if n_left > 1 else ''}")
-    fits = [
-        (n + s - n_left, n - n_left) if n_left else (n, n)
-        for n, s, n_left in zip(shape[1:], stride, left, strict=True)
-    ]
-    hint = f"an input of {fits[0][0]}×{fits[1][0]} or {fits[0][1]}×{fits[1][1]} uses every pixel"
-    return [
-        Finding(
-            f"the window (kernel {fmt_shape(kernel)}, stride {fmt_shape(stride)}) leaves the last "
-            f"{' and '.join(parts)} of its {fmt_shape(shape)} input unused",
-            field="kernel",
-            hint=hint,
-        )
-    ]

@@ -25,8 +25,8 @@ from archspec.layers.base import (
     require_rank,
     spatial_out,
     torch_arg,
-    window_lint,
 )
+from archspec.layers.window import Axis, window_axes, window_lint
 
 
 class Conv2d(Layer):
@@ -139,12 +139,14 @@ class Conv2d(Layer):
     ) -> ReceptiveField:
         return fields[0].through_window(pair(self.kernel), pair(self.stride), pair(self.dilation))
 
-    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
-        if self.padding == "same":
-            return []
-        return window_lint(
-            shapes[0], pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
+    def window_axes(self, shape: Shape) -> tuple[Axis, Axis]:
+        """Where each window reads, per axis: what the unused-input lint and its test share."""
+        return window_axes(
+            shape, pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
         )
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        return window_lint(shapes[0], self.window_axes(shapes[0]))
 
     def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
         fields = super().canonical(shapes)

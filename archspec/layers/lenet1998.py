@@ -23,8 +23,8 @@ from archspec.layers.base import (
     require_rank,
     spatial_out,
     torch_arg,
-    window_lint,
 )
+from archspec.layers.window import Axis, window_axes, window_lint
 
 
 class Subsample(Layer):
@@ -59,8 +59,12 @@ class Subsample(Layer):
     ) -> ReceptiveField:
         return fields[0].through_window(pair(self.kernel), self._stride())
 
+    def window_axes(self, shape: Shape) -> tuple[Axis, Axis]:
+        """Where each window reads, per axis: what the unused-input lint and its test share."""
+        return window_axes(shape, pair(self.kernel), self._stride(), (0, 0))
+
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
-        return window_lint(shapes[0], pair(self.kernel), self._stride(), (0, 0))
+        return window_lint(shapes[0], self.window_axes(shapes[0]))
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}

@@ -10,13 +10,23 @@ from pydantic import Field
 from archspec.layers.base import (
     Activation,
     Counts,
+    Finding,
     ForeignError,
     Layer,
     PositiveInt,
     Shape,
     ShapeError,
     TorchCall,
+    fmt_shape,
     numel,
+)
+from archspec.lints import declare
+
+LINEAR_NOT_FLAT = declare(
+    "linear-not-flat",
+    "a linear layer reads an input of rank > 1, so (as PyTorch's nn.Linear) it applies over "
+    "the last axis only and keeps the others: usually a forgotten flatten",
+    "tests/test_lint_linear_rank.py::test_linear_on_rank_above_one_is_per_last_axis_in_pytorch",
 )
 
 
@@ -68,6 +78,23 @@ class Linear(Layer):
         if not p.get("bias_term", True):
             fields["bias"] = False
         return fields
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        """Legal (PyTorch applies nn.Linear to the last axis) but rarely meant after a conv."""
+        shape = shapes[0]
+        if len(shape) <= 1:
+            return []
+        out = self.output_shape(shapes)
+        return [
+            Finding(
+                f"linear reads only the last axis ({shape[-1]:,}) of its {fmt_shape(shape)} "
+                f"input, so it computes {numel(shape[:-1]):,} separate outputs of "
+                f"{self.out_features:,} and gives {fmt_shape(out)}",
+                field="type",
+                hint=f"add a flatten layer before it to connect all {numel(shape):,} values",
+                lint=LINEAR_NOT_FLAT.code,
+            )
+        ]
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {} if self.bias else {"bias": False}

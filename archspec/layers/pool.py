@@ -26,9 +26,9 @@ from archspec.layers.base import (
     require_rank,
     spatial_out,
     torch_arg,
-    window_lint,
     window_out,
 )
+from archspec.layers.window import Axis, window_axes, window_lint
 
 CAFFE_POOLS = ("MAX", "AVE", "STOCHASTIC")  # caffe.proto's PoolingParameter.PoolMethod
 
@@ -77,13 +77,20 @@ class _Pool2d(Layer):
     ) -> ReceptiveField:
         return fields[0].through_window(pair(self.kernel), self._stride(), self._dilation())
 
-    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
-        if self.ceil_mode:
-            return []
+    def window_axes(self, shape: Shape) -> tuple[Axis, Axis]:
+        """Where each window reads, per axis: what the unused-input lint and its test share."""
         p = pair(self.padding)
-        return window_lint(
-            shapes[0], pair(self.kernel), self._stride(), (2 * p[0], 2 * p[1]), self._dilation()
+        return window_axes(
+            shape,
+            pair(self.kernel),
+            self._stride(),
+            (2 * p[0], 2 * p[1]),
+            self._dilation(),
+            self.ceil_mode,
         )
+
+    def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
+        return window_lint(shapes[0], self.window_axes(shapes[0]))
 
     def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
         """Opset 22 where PyTorch's ceil_mode drops a last window that would start in the padding.

@@ -241,8 +241,9 @@ def diagnostic(
     hint: str | None = None,
     key: bool = False,
     written: bool = False,
+    code: str | None = None,
 ) -> Diagnostic:
     file, pos = locate(spec, path, key=key, written=written)
     doc: Document | None = spec.document
     note = doc.note(path) if doc is not None and not written else None
-    return Diagnostic(severity, kind, message, file, pos, hint, note=note)
+    return Diagnostic(severity, kind, message, file, pos, hint, code, note=note)

@@ -40,6 +40,7 @@ class Diagnostic:
     file: str
     position: Position | None = None
     hint: str | None = None
+    code: str | None = None  # a lint's stable id (archspec.lints), None for other diagnostics
     # Where a layer that a block brought in was used ("in block 'basic' used as 'layer1.0' at …"):
     # the position is the line in the block's definition, the note names the use.
     note: str | None = None
@@ -67,6 +68,7 @@ class Diagnostic:
             "hint": self.hint,
             "line": pos.line if pos else None,
             "column": pos.column if pos else None,
+            "code": self.code,
             "note": self.note,
         }
 
