@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
@@ -44,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _command_modules() -> dict[str, ModuleType]:
-    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    folder = Path(commands.__file__).parent
+    names = [p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     return {n: importlib.import_module(f"{commands.__name__}.{n}") for n in names}
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from archspec.errors import UsageError
-from archspec.output_files import check_output_path
 from archspec.vocab import PROVIDER_CHOICES
 
 MAX_SEED = 2**64 - 1  # torch.manual_seed's range
@@ -121,6 +120,8 @@ def add_output(p: argparse.ArgumentParser, help: str, *, required: bool = False)
 def writable(path: str | None) -> str | None:
     """Check an output path before any work (one line, exit 2, if it cannot be written)."""
     if path is not None:
+        from archspec.output_files import check_output_path
+
         check_output_path(path)
     return path
 
