@@ -68,7 +68,8 @@ def main() -> int:
         parser.error("--runs must be at least 5: a median of fewer says little")
     results = {}
     print(
-        f"{'case':45} {'median':>8} {'min':>8} {'max':>8}   (seconds, whole process, {args.runs} runs)"
+        f"{'case':45} {'median':>8} {'min':>8} {'max':>8} {'cpu':>8}   "
+        f"(seconds, whole process, {args.runs} runs; cpu: median user+system)"
     )
     for label, case in CASES.items():
         t, cpu = time_runs(command(case), args.runs, args.root)

@@ -160,3 +160,23 @@ def test_a_missing_extra_is_one_line_that_installs_it(args: list[str], extra: st
     (line,) = proc.stderr.splitlines()
     assert line.startswith(f"archspec: error: archspec {args[0]} needs ")
     assert line.endswith(f"not installed: pip install 'archspec[{extra}]'")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("os").environ.get("ARCHSPEC_CORE_VENV_TEST"),
+    reason="builds a venv and installs the core's dependencies from the index: "
+    "set ARCHSPEC_CORE_VENV_TEST=1 to run it",
+)
+def test_a_real_core_only_install(tmp_path: Path) -> None:
+    """pip install archspec (no extras) in a fresh venv: check passes, compile/export/run say
+    which extra to install (scripts/core_only_venv.sh checks each exit status)."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "core_only_venv.sh"), str(tmp_path / "venv")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "pip install 'archspec[onnx]'" in proc.stdout
