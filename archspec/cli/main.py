@@ -28,7 +28,6 @@ from archspec.errors import (
     RuntimeInputError,
     UsageError,
 )
-from archspec.extras import require
 
 ORDER = ("check", "compile", "codegen", "export", "run", "bench", "schema", "doc", "graph")
 EXIT_STATUS = (
@@ -84,6 +83,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args._needs:
+            from archspec.extras import require
+
             require(args._needs, f"archspec {args.command}")
         code: int = args._run(args)
         return code
