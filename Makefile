@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch would pull a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test lint docs bench-check clean
+.PHONY: setup demo test lint docs bench-check bench-startup clean
 
 $(BIN)/archspec: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ docs: setup
 
 bench-check: setup
 	$(BIN)/python scripts/bench_check.py
+
+bench-startup: setup
+	$(BIN)/python scripts/bench_startup.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

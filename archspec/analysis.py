@@ -11,9 +11,10 @@ from functools import cached_property
 from typing import Any
 
 from archspec.graph import INPUT, Graph, build_graph
-from archspec.layers.base import DTYPE_BYTES, Layer, ReceptiveField, Shape, ShapeError, numel
+from archspec.layers.base import Layer, ReceptiveField, Shape, ShapeError, numel
 from archspec.spec import Spec, diagnostic
 from archspec.spec.diagnostics import SpecError
+from archspec.vocab import DTYPES
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Analysis:
 def analyze(spec: Spec, graph: Graph | None = None) -> Analysis:
     """Compute every layer's figures; raise :class:`SpecError` at the first layer whose input it cannot take."""
     graph = graph or build_graph(spec)
-    itemsize = DTYPE_BYTES[spec.input.dtype]
+    itemsize = DTYPES[spec.input.dtype].bytes
     shapes: dict[str, Shape] = {INPUT: tuple(spec.input.shape)}
     fields: dict[str, ReceptiveField] = {INPUT: ReceptiveField()}
     rows: list[Row] = []

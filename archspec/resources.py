@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 
 from archspec.analysis import Analysis
-from archspec.layers.base import DTYPE_BYTES
-
-
-class ResourceError(Exception):
-    """The spec is valid but too large to build here (the CLI reports it in one line, exit 2)."""
+from archspec.errors import ResourceError
+from archspec.vocab import DTYPES
 
 
 def available_memory() -> int | None:
@@ -42,7 +39,7 @@ def check_fits(
     that would be killed half-way by the OOM killer is refused up front instead.
     """
     elements = analysis.totals.params + analysis.totals.buffers
-    itemsize = DTYPE_BYTES[dtype or analysis.spec.input.dtype]
+    itemsize = DTYPES[dtype or analysis.spec.input.dtype].bytes
     name = analysis.spec.name
     if max_params is not None and elements > max_params:
         raise ResourceError(

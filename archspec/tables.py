@@ -33,9 +33,17 @@ def console() -> Any:
     """
     from rich.console import Console
 
+    class _Console(Console):
+        # rich turns a BrokenPipeError into SystemExit(1), which would read as "a
+        # published figure failed"; it stays a BrokenPipeError, which the entry point
+        # ends with exit status 0 (``archspec check specs | head -1``).
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
     columns = os.environ.get("COLUMNS", "")
     width = None if sys.stdout.isatty() or columns.isdigit() else PIPE_WIDTH
-    return Console(width=width, highlight=False)
+    return _Console(width=width, highlight=False)
 
 
 def natural_width(out: Any, renderable: Any) -> int:

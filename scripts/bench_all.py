@@ -45,7 +45,7 @@ def _load(path: str) -> dict[str, Any]:
 
 def cpu_section(doc: dict[str, Any]) -> str:
     """The CPU region: command, machine, table, roof."""
-    from archspec.runtime.bench_format import markdown_table, summary
+    from archspec.bench.render import markdown_table, summary
 
     env = doc["environment"]
     versions = ", ".join(
@@ -75,7 +75,7 @@ def cpu_section(doc: dict[str, Any]) -> str:
 
 def gpu_section(docs: list[dict[str, Any]]) -> str:
     """The GPU region: samples/s at batches 1, 8, 64, 256 for each precision, from saved reports."""
-    from archspec.runtime.bench_format import pivot_markdown
+    from archspec.bench.render import pivot_markdown
 
     commands = [d.get("command", "archspec bench ...") for d in docs]
     env = docs[0]["environment"]
@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from archspec.io import write_atomic
+    from archspec.output_files import write_atomic
 
     text = DOCS.read_text(encoding="utf-8")
     if args.cpu:

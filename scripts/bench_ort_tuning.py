@@ -3,7 +3,7 @@
 
 Every variant differs from the tuned configuration that ``archspec bench``
 uses in exactly one setting; all variants and PyTorch eager run in the same
-interleaved rounds (archspec.runtime.bench.time_engines), on the same
+interleaved rounds (archspec.bench.run.time_engines), on the same
 weights and input, with the same thread count, so the table isolates each
 setting's effect. The run is repeated ``--repeat`` times; the table gives
 the median p50 latency over repeats and the spread (min–max of the
@@ -162,18 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
+    from archspec.bench.engines import OrtEngine, TorchEngine
+    from archspec.bench.environment import available_cpus, cpu_model
+    from archspec.bench.run import time_engines
     from archspec.onnx.export import export_spec
-    from archspec.runtime.bench import time_engines
-    from archspec.runtime.engines import OrtEngine, TorchEngine
-    from archspec.runtime.environment import available_cpus, cpu_model
+    from archspec.runtime.prepare import compile_and_export
     from archspec.spec import load
-    from archspec.torch.build import compile_spec
 
     threads = args.threads or available_cpus()
     torch.set_num_threads(threads)
     ort.set_default_logger_severity(3)
     spec = load(args.spec)
-    module = compile_spec(spec, 0, dtype="float32")
+    tmp_dir = tempfile.TemporaryDirectory()
+    files = {"dynamo": Path(tmp_dir.name) / "dynamo.onnx"}
+    module = compile_and_export(spec, files["dynamo"], seed=0, module_dtype="float32").module
     shape = (args.batch, *module.input_shape)
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     with torch.inference_mode():
@@ -187,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["torch eager"] = []
     shares: dict[str, list[float]] = {name: [] for name in figures}
     failures: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {"dynamo": Path(tmp) / "dynamo.onnx"}
-        export_spec(spec, files["dynamo"], module=module)
+    with tmp_dir as tmp:
         if any(v.model == "fp16" for v in chosen):
             files["fp16"] = Path(tmp) / "fp16.onnx"
             export_spec(spec, files["fp16"], module=module, fp16=True)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": threads,
     }
     if args.output:
-        from archspec.io import write_atomic
+        from archspec.output_files import write_atomic
 
         write_atomic(args.output, json.dumps(doc, indent=2) + "\n")
     print(render([doc], args.min_share))
@@ -269,7 +269,7 @@ def render(docs: list[dict[str, Any]], min_share: float = 0.0) -> str:
     process as much as the settings (the 1-thread and no-spinning variants
     use less CPU by design, so they do not decide).
     """
-    from archspec.runtime.bench_format import fmt_ms
+    from archspec.bench.render import fmt_ms
 
     first = docs[0]
     order: list[str] = first["order"]

@@ -8,7 +8,7 @@
 
 The list of generated files and their text come from
 :mod:`archspec.docs.generate`, which the stale-doc tests use too. The
-examples are run by :mod:`archspec.docs.runnable`, as tests/test_tutorial.py
+examples are run by tests/runnable_docs.py, as tests/test_tutorial.py
 runs them; review the diff after ``--examples``: a changed output may be a
 regression rather than an improvement.
 """
@@ -22,8 +22,11 @@ import tempfile
 from pathlib import Path
 
 from archspec.docs.generate import stale, write_all
-from archspec.docs.runnable import DocumentError, run, update
-from archspec.io import OutputError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from runnable_docs import DocumentError, run, update
+
+from archspec.output_files import OutputError
 from archspec.spec.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from archspec.io import OutputError, write_atomic, write_with
+from archspec.output_files import OutputError, write_atomic, write_with
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ WRITES = 15
 
 WRITER = """
 import sys
-from archspec.io import write_atomic
+from archspec.output_files import write_atomic
 path, tag, writes = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
 payload = (tag * ({size} // len(tag) + 1))[:{size}]
 for _ in range(writes):

@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from archspec.runtime.bench import (
+from archspec.bench.engines import Engine, MemoryMeter, OrtEngine, TorchEngine
+from archspec.bench.environment import available_cpus, collect_environment, cpu_model
+from archspec.bench.render import markdown_table, rows, speedups, summary
+from archspec.bench.roofline import measure_peak
+from archspec.bench.run import (
     BenchError,
     BenchSettings,
     Latency,
     run_bench,
     time_engines,
 )
-from archspec.runtime.bench_format import markdown_table, rows, speedups, summary
-from archspec.runtime.engines import Engine, MemoryMeter, OrtEngine, TorchEngine
-from archspec.runtime.environment import available_cpus, collect_environment, cpu_model
-from archspec.runtime.roofline import measure_peak
 from archspec.spec import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,7 +248,7 @@ def test_markdown_table_renders_every_result() -> None:
 
 
 def test_plot_writes_a_png_atomically(tmp_path: Path) -> None:
-    from archspec.runtime.plot import plot_throughput
+    from archspec.bench.plot import plot_throughput
 
     target = tmp_path / "t.png"
     plot_throughput(_doc(), target)
@@ -260,7 +260,7 @@ def test_plot_writes_a_png_atomically(tmp_path: Path) -> None:
 
 
 def test_pivot_table_has_a_column_per_batch_and_precision() -> None:
-    from archspec.runtime.bench_format import pivot_markdown
+    from archspec.bench.render import pivot_markdown
 
     doc = _doc()
     fp16 = {**doc, "results": [{**r, "precision": "fp16"} for r in doc["results"]]}
@@ -274,7 +274,7 @@ def test_pivot_table_has_a_column_per_batch_and_precision() -> None:
 
 
 def test_command_line_spells_out_every_setting() -> None:
-    from archspec.runtime.bench import OrtTuning, command_line
+    from archspec.bench.run import OrtTuning, command_line
 
     settings = BenchSettings(
         batches=(1, 8),

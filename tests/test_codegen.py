@@ -28,7 +28,7 @@ from archspec.spec import Spec
 from archspec.torch import modules
 from archspec.torch.build import SpecModule, compile_spec
 from archspec.torch.codegen import ACTIVATION_SOURCE, call_node, class_name, flat, generate
-from archspec.torch.verify import verify_module
+from archspec.torch.crosscheck import verify_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

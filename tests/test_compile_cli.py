@@ -19,7 +19,7 @@ from archspec.layers.base import Counts, Shape
 from archspec.layers.linear import Linear
 from archspec.layers.pool import AvgPool2d
 from archspec.torch.build import compile_spec
-from archspec.torch.verify import verify_module
+from archspec.torch.crosscheck import verify_module
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = str(ROOT / "specs" / "lenet5-d2l.yaml")

@@ -168,7 +168,7 @@ def test_missing_file_and_directory(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["check", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read file" in capsys.readouterr().err
     assert main(["check", str(tmp_path)]) == 2
-    assert "no *.yaml specs" in capsys.readouterr().err
+    assert "archspec: error: no *.yaml or *.yml specs under" in capsys.readouterr().err
 
 
 def test_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from archspec.analysis import analyze
 from archspec.cli.main import main
+from archspec.diagnose import verify
 from archspec.docs import REGENERATE
 from archspec.docs.card import expectations
 from archspec.docs.generate import (
@@ -27,7 +28,6 @@ from archspec.docs.generate import (
 )
 from archspec.spec import loads
 from archspec.spec.diagnostics import Kind
-from archspec.verify import verify
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,6 +188,11 @@ def test_doc_to_stdout_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     assert main(["doc", str(tmp_path)]) == 2  # two specs, no -o DIR
     assert "name a directory for them with -o DIR" in capsys.readouterr().err
-    assert main(["doc", str(spec), "-o", f"{tmp_path}/nowhere/"]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    # -o names a folder that does not exist yet: it is created (issue 10)
+    assert main(["doc", str(spec), "-o", f"{tmp_path}/new/folder/"]) == 0
+    assert (tmp_path / "new" / "folder" / "small.md").is_file()
+    capsys.readouterr()
+    (tmp_path / "a-file").write_text("x")
+    assert main(["doc", str(spec), str(broken), "-o", f"{tmp_path}/a-file"]) == 2
+    assert "archspec: error: -o " in capsys.readouterr().err
     assert main(["doc", str(tmp_path / "empty-dir-of-nothing")]) == 2

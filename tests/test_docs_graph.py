@@ -150,7 +150,7 @@ def test_render_without_graphviz_is_one_line_exit_2(
     assert main(["graph", str(spec_file), "--render", str(out), "-o", str(tmp_path / "g.mmd")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(
-        "archspec graph: error: rendering needs Graphviz's 'dot' program, which is not on PATH"
+        "archspec: error: rendering needs Graphviz's 'dot' program, which is not on PATH"
     )
     assert err.count("\n") == 1
     assert not out.exists() and not (tmp_path / "g.mmd").exists()  # nothing half-done
@@ -197,7 +197,7 @@ def test_render_reports_a_graphviz_failure(
     out = tmp_path / "g.png"
     assert main(["graph", str(spec_file), "--render", str(out)]) == 2
     assert capsys.readouterr().err == (
-        "archspec graph: error: Graphviz's dot failed (exit 1): Error: syntax error in line 1\n"
+        "archspec: error: Graphviz's dot failed (exit 1): Error: syntax error in line 1\n"
     )
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [

@@ -45,8 +45,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archspec
 from archspec.analysis import analyze
+from archspec.diagnose import verify
 from archspec.spec.diagnostics import Kind, Severity, SpecError
-from archspec.verify import verify
 
 N = settings().max_examples
 BATCH = 2

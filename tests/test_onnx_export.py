@@ -23,8 +23,9 @@ from archspec.onnx import model as meta
 from archspec.onnx.export import ExportResult, export_spec
 from archspec.onnx.names import with_outputs
 from archspec.onnx.shapes import inferred_shapes
+from archspec.runtime.parity import compare
 from archspec.runtime.providers import choose
-from archspec.runtime.session import compare, create_session, run_session
+from archspec.runtime.session import create_session, run_session
 from archspec.torch.build import compile_spec
 
 ROOT_SPECS = Path(__file__).resolve().parent.parent / "specs"

@@ -16,13 +16,15 @@ from safetensors.torch import save_file
 
 import archspec
 from archspec.cli.main import main
-from archspec.io import OutputError
 from archspec.onnx import model as meta
-from archspec.onnx.export import ExportError, WeightsError, export_spec, load_weights
+from archspec.onnx.export import ExportError, export_spec
 from archspec.onnx.names import with_outputs
+from archspec.output_files import OutputError
+from archspec.runtime.parity import compare
 from archspec.runtime.providers import choose
-from archspec.runtime.session import compare, create_session, run_session
+from archspec.runtime.session import create_session, run_session
 from archspec.torch.build import compile_spec
+from archspec.torch.weights import WeightsError, load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "specs" / "lenet5-lecun1998.yaml"

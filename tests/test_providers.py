@@ -16,6 +16,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from archspec.runtime.parity import compare
 from archspec.runtime.providers import (
     EXECUTION_PROVIDERS,
     ProviderChoice,
@@ -27,7 +28,7 @@ from archspec.runtime.providers import (
     probe,
     reason_from,
 )
-from archspec.runtime.session import ModelError, compare, create_session, run_session
+from archspec.runtime.session import ModelError, create_session, run_session
 
 GPU_PRESENT = Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists()
 

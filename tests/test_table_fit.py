@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from archspec.cli.main import main
-from archspec.runtime.bench_format import OPTIONAL, fmt_ms, rich_tables, summary
+from archspec.bench.render import OPTIONAL, fmt_ms, rich_tables, summary
 from archspec.tables import console
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from torch import nn
 import archspec
 from archspec.analysis import Analysis
 from archspec.torch.build import SpecModule, compile_spec
-from archspec.torch.verify import Mismatch, state_counts, verify_module
+from archspec.torch.crosscheck import Mismatch, state_counts, verify_module
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))

@@ -1,6 +1,6 @@
 """docs/tutorial.md and README.md are executed: every command they show runs, and its output is real.
 
-The rules for what runs are in :mod:`archspec.docs.runnable`: ```` ```yaml
+The rules for what runs are in tests/runnable_docs.py: ```` ```yaml
 file=NAME ```` and ```` ```diff file=NAME ```` blocks write and edit files,
 ```` ```console ```` blocks hold ``$ command`` lines and the output each
 shows. The tutorial runs in one scratch directory from its first block to
@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from archspec.docs.runnable import (
+from runnable_docs import (
     Block,
     DocumentError,
     apply_diff,
@@ -163,7 +162,12 @@ def test_tutorial_end_to_end(tmp_path: Path) -> None:
     (threads, for one) out of this one and costs one interpreter start.
     """
     proc = subprocess.run(
-        [sys.executable, "-m", "archspec.docs.runnable", str(TUTORIAL), str(tmp_path)],
+        [
+            sys.executable,
+            str(Path(__file__).with_name("runnable_docs.py")),
+            str(TUTORIAL),
+            str(tmp_path),
+        ],
         env=environment(),
         capture_output=True,
         text=True,

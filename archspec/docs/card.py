@@ -3,7 +3,7 @@
 A card is generated, never written by hand: the per-layer table is
 :func:`archspec.report.markdown_table` (the same cells ``archspec check``
 prints), the expectations are the spec's own ``expect:`` entries compared with
-the analysis, the warnings are :func:`archspec.verify.verify`'s, and the
+the analysis, the warnings are :func:`archspec.diagnose.verify`'s, and the
 diagram is :mod:`archspec.docs.diagram`'s. Regenerating a card after a spec or
 a layer rule changes therefore updates every figure on it, and the stale-card
 test catches a card that was not regenerated.
@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from archspec.analysis import Analysis, analyze
+from archspec.diagnose import verify
 from archspec.docs.diagram import mermaid
 from archspec.layers.base import Expect, fmt_shape
 from archspec.report import human_bytes, markdown_table
 from archspec.spec import validate
 from archspec.spec.diagnostics import Diagnostic, Kind
 from archspec.spec.loader import parse_document, read_text
-from archspec.verify import verify
 
 # The order verify.py compares figures in; a card lists them the same way.
 EXPECT_KEYS = ("output", "params", "buffers", "connections", "macs", "flops")
@@ -54,7 +54,7 @@ class Expectation:
 def expectations(analysis: Analysis) -> list[Expectation]:
     """Every ``expect:`` figure of the spec in file order, the model's last.
 
-    The comparison is the one :func:`archspec.verify.verify` makes (its
+    The comparison is the one :func:`archspec.diagnose.verify` makes (its
     failures are exactly the entries here that do not hold; a test keeps the
     two in step), but a card also lists the figures that do hold.
     """

@@ -23,8 +23,8 @@ import networkx as nx
 
 from archspec.analysis import Analysis
 from archspec.graph import INPUT
-from archspec.io import atomic_path
 from archspec.layers.base import fmt_shape
+from archspec.output_files import atomic_path
 
 RENDER_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 """Image file suffixes ``--render`` understands, and the ``dot -T`` format of each."""

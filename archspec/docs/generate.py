@@ -19,8 +19,8 @@ from archspec.docs import REGENERATE
 from archspec.docs.card import card_for_file, expectations
 from archspec.docs.reference import REFERENCE_FILE, reference_markdown
 from archspec.docs.schema import SCHEMA_FILE, schema_text
-from archspec.io import write_atomic
 from archspec.layers.base import fmt_shape
+from archspec.output_files import write_atomic
 
 SPECS_DIR = "specs"
 MODELS_DIR = "docs/models"

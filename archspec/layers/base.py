@@ -14,9 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from archspec.vocab import (
+    Activation as Activation,  # the kinds name it beside the other field types
+)
 
 Shape = tuple[int, ...]
 
@@ -31,9 +35,6 @@ PositiveInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 IntOrPair = PositiveInt | Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
 NonNegIntOrPair = NonNegInt | Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]
-Activation = Literal["relu", "sigmoid", "tanh", "scaled_tanh"]
-
-DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
 
 class ShapeError(Exception):

@@ -16,7 +16,7 @@ intermediate values. ONNX Runtime therefore runs exactly the model graph,
 while ``with_outputs`` can still expose any layer for verification.
 
 A failure anywhere leaves no file: the model is built and shape-checked in
-memory, written to a temporary file through :func:`archspec.io.atomic_path`,
+memory, written to a temporary file through :func:`archspec.output_files.atomic_path`,
 checked there with ``onnx.checker``, and only then renamed into place.
 """
 
@@ -35,13 +35,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.analysis import Analysis, analyze
-from archspec.io import OutputError, atomic_path
+from archspec.capture import captured_output
+from archspec.errors import RuntimeInputError, one_line
 from archspec.onnx import model as meta
 from archspec.onnx.names import PLACEHOLDER, cast_layer_values, name_layer_values
 from archspec.onnx.shapes import check_shapes
-from archspec.runtime import RuntimeInputError
-from archspec.runtime.providers import captured_output, one_line
+from archspec.output_files import atomic_path, check_output_path
 from archspec.spec import Spec
+from archspec.torch.weights import WeightsError, load_weights
+from archspec.version import __version__
+from archspec.vocab import DEFAULT_OPSET, DTYPES, MIN_OPSET
 
 if TYPE_CHECKING:
     import onnx
@@ -49,23 +52,15 @@ if TYPE_CHECKING:
 
     from archspec.torch.build import SpecModule
 
-DEFAULT_OPSET = 18
-MIN_OPSET = 17
 # Exporting holds the weights about four times over: the module, the traced
 # program's constants, the ModelProto and its serialised bytes (AlexNet-2012,
 # 244 MB of weights: 1.36 GB peak RSS, of which ~0.45 GB is torch and onnx).
 EXPORT_COPIES = 4
 WRAPPER_ATTR = "model"
-# onnx.TensorProto element types of the spec dtypes (literal, to keep onnx unimported here)
-ONNX_DTYPES = {"float32": 1, "float16": 10, "float64": 11, "bfloat16": 16}
 
 
 class ExportError(RuntimeInputError):
     """The spec cannot be exported as asked (an unreachable opset, an exporter failure)."""
-
-
-class WeightsError(RuntimeInputError):
-    """A weights file that cannot be read, or whose tensors do not fit the spec's module."""
 
 
 @dataclass(frozen=True)
@@ -105,78 +100,6 @@ class ExportResult:
             "weights": self.weights,
             "metadata": self.metadata,
         }
-
-
-def load_weights(
-    module: torch.nn.Module, path: str | os.PathLike[str], spec_name: str = ""
-) -> None:
-    """Load a ``state_dict`` file (.safetensors, or .pt/.pth from torch.save) into ``module``.
-
-    Checks keys and shapes first, so a mismatch is one line naming the first
-    offending tensor instead of load_state_dict's multi-line report. ``.pt``
-    files load with ``weights_only=True``: a weights file must never run code.
-    """
-    import torch
-
-    p = Path(path)
-    if not p.is_file():
-        raise WeightsError(f"{p}: no such weights file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: Any = load_file(os.fspath(p))
-        elif suffix in (".pt", ".pth"):
-            state = torch.load(os.fspath(p), map_location="cpu", weights_only=True)
-        else:
-            raise WeightsError(f"{p}: unknown weights format '{suffix}'; use .safetensors or .pt")
-    except WeightsError:
-        raise
-    except Exception as exc:
-        raise WeightsError(f"{p}: cannot read weights ({one_line(str(exc), 120)})") from None
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise WeightsError(f"{p}: not a state_dict (a mapping of tensor names to tensors)")
-    target = module.state_dict()
-    fits = f"the module of {spec_name}" if spec_name else "the module"
-    missing = [k for k in target if k not in state]
-    unexpected = [k for k in state if k not in target]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append("missing " + _few(missing))
-        if unexpected:
-            parts.append("unexpected " + _few(unexpected))
-        raise WeightsError(f"{p}: does not fit {fits}: {'; '.join(parts)}")
-    for key, want in target.items():
-        got = state[key]
-        if tuple(got.shape) != tuple(want.shape):
-            raise WeightsError(
-                f"{p}: {key} has shape {list(got.shape)}, {fits} needs {list(want.shape)}"
-            )
-        if not got.is_floating_point():
-            raise WeightsError(f"{p}: {key} holds {got.dtype}, not floating-point numbers")
-    module.load_state_dict(state, strict=True)
-
-
-def _few(names: list[str], n: int = 3) -> str:
-    shown = ", ".join(names[:n])
-    return shown + (f" (and {len(names) - n} more)" if len(names) > n else "")
-
-
-def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Refuse an output path that cannot be written before spending seconds on the export."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a directory")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {target}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {target}: permission denied")
-    return target
 
 
 @contextlib.contextmanager
@@ -379,7 +302,7 @@ def export_spec(
     import torch
 
     props = {
-        meta.KEY_VERSION: _archspec_version(),
+        meta.KEY_VERSION: __version__,
         meta.KEY_SPEC_NAME: spec.name,
         meta.KEY_SPEC_SHA256: text_hash,
         meta.KEY_SPEC_CANONICAL: canonical_hash,
@@ -449,12 +372,6 @@ def export_spec(
     )
 
 
-def _archspec_version() -> str:
-    from archspec import __version__
-
-    return __version__
-
-
 def _trace(
     spec: Spec, analysis: Analysis, module: SpecModule, opset: int, dtype: str
 ) -> onnx.ModelProto:
@@ -498,7 +415,7 @@ def _trace(
     name_layer_values(
         model, placeholders, keep_output=analysis.graph.output, strip_prefix=f"{WRAPPER_ATTR}."
     )
-    cast_layer_values(model, names, ONNX_DTYPES[dtype])
+    cast_layer_values(model, names, DTYPES[dtype].onnx)
     return model
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.runtime import RuntimeInputError
+from archspec.errors import RuntimeInputError
 
 if TYPE_CHECKING:
     import onnx

@@ -1,19 +1,11 @@
-"""Running exported models with ONNX Runtime: providers, sessions, benchmarks.
+"""Running exported models with ONNX Runtime: providers (probe and choose), sessions, parity.
 
-This package's ``__init__`` stays free of heavy imports — the CLI imports
-:class:`RuntimeInputError` at start-up to map it to a one-line error, and
-``archspec check`` must never load onnxruntime. The modules that need
-onnxruntime (``providers``, ``session``, ``bench``) import it themselves.
+This package's ``__init__`` stays free of heavy imports; the modules that
+need onnxruntime import it themselves. Benchmarking is :mod:`archspec.bench`.
 """
 
 from __future__ import annotations
 
+from archspec.errors import RuntimeInputError
 
-class RuntimeInputError(Exception):
-    """Input that export or run cannot use: a corrupt ``.onnx``, a bad ``--input`` array, an
-    unusable weights file, an unavailable provider, a spec that does not match a model.
-
-    The CLI prints it as one ``archspec: error: ...`` line and exits 2, the same
-    contract as a bad spec: the user gave us something we cannot work with,
-    which is not a bug in archspec.
-    """
+__all__ = ["RuntimeInputError"]

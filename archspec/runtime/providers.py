@@ -20,27 +20,20 @@ are missing; loading CUDA where they are present takes longer).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archspec.runtime import RuntimeInputError
+from archspec.capture import captured_output
+from archspec.errors import RuntimeInputError, one_line
+from archspec.vocab import PROVIDER_CHOICES, PROVIDERS
 
-PREFERENCE = ("tensorrt", "cuda", "cpu")  # what ``auto`` tries, in order
-CHOICES = ("auto", *PREFERENCE)
-EXECUTION_PROVIDERS = {
-    "tensorrt": "TensorrtExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "cpu": "CPUExecutionProvider",
-}
+PREFERENCE = tuple(PROVIDERS)  # what ``auto`` tries, in order
+CHOICES = PROVIDER_CHOICES
+EXECUTION_PROVIDERS = PROVIDERS
 QUIET_SEVERITY = 3  # ORT's logging levels: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
 
 OrtProvider = str | tuple[str, dict[str, Any]]
@@ -72,44 +65,6 @@ class ProviderChoice:
         return f"provider: {self.name}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
-@dataclass
-class Captured:
-    """What a :func:`captured_output` block wrote to stdout and stderr, at any level."""
-
-    text: str = ""
-
-
-@contextlib.contextmanager
-def captured_output() -> Iterator[Captured]:
-    """Send everything written to fds 1 and 2 (and ``sys.stdout``/``sys.stderr``) into a buffer.
-
-    ORT writes its logs from C++ straight to file descriptor 2 and its fallback
-    banner from Python to ``sys.stdout``; redirecting only one of the two
-    layers leaves the other on the terminal. Where the descriptors cannot be
-    duplicated (closed in a daemon) only the Python layer is captured.
-    """
-    captured = Captured()
-    py_sink = io.StringIO()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    with tempfile.TemporaryFile() as sink:
-        saved: list[tuple[int, int]] = []
-        try:
-            for fd in (1, 2):
-                with contextlib.suppress(OSError):
-                    saved.append((fd, os.dup(fd)))
-                    os.dup2(sink.fileno(), fd)
-            with contextlib.redirect_stdout(py_sink), contextlib.redirect_stderr(py_sink):
-                yield captured
-        finally:
-            for fd, copy in saved:
-                os.dup2(copy, fd)
-                os.close(copy)
-            sink.seek(0)
-            captured.text = sink.read().decode("utf-8", "replace") + py_sink.getvalue()
-
-
 def _tiny_model() -> bytes:
     """A one-node float model: enough for a provider to load its libraries and claim the node."""
     from onnx import TensorProto, helper
@@ -137,24 +92,6 @@ def reason_from(text: str) -> str | None:
         if match:
             return match.expand(template)
     return None
-
-
-_SOURCE_PREFIX = re.compile(r"/\S+\.(?:cc|cpp|h):\d+ (?:[^()\n]*\([^()]*\)\s*)?")
-_STATUS_PREFIX = re.compile(r"\[ONNXRuntimeError\] : \d+ : \w+ : ")
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """An ORT message as one readable line: no C++ source locations or signatures, no newlines.
-
-    ORT's messages carry ``/onnxruntime_src/...cc:46 void onnxruntime::f(const
-    std::unordered_map<...>&, ...)`` before the sentence that matters, and
-    some span several lines; we drop the former and join the latter.
-    """
-    line = _STATUS_PREFIX.sub("", _SOURCE_PREFIX.sub("", text))
-    line = " ".join(line.split())
-    if not line:
-        return "unknown error"
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 _preloaded: str | None = None

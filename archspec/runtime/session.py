@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions, created quietly, and the numeric comparison behind ``--verify``.
+"""ONNX Runtime sessions, created quietly on the chosen provider, and run once.
 
 A session is created on the provider :func:`archspec.runtime.providers.choose`
 picked. ORT may still drop a GPU provider at session creation (a missing
@@ -11,19 +11,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from archspec.runtime import RuntimeInputError
+from archspec.capture import captured_output
+from archspec.errors import RuntimeInputError, one_line
 from archspec.runtime.providers import (
     QUIET_SEVERITY,
     ProviderChoice,
     ProviderError,
-    captured_output,
-    one_line,
     preload_gpu_libraries,
     reason_from,
     tensorrt_options,
@@ -33,15 +31,6 @@ if TYPE_CHECKING:
     import onnxruntime
 
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
-
-# --verify thresholds, by the model's element type. The error of a layer is
-# max|ort − torch| / max(1, max|torch|): absolute for values up to 1, relative
-# above (a sum of squares of 100 has float32 ulps of 8e-6, so a fixed absolute
-# bound would be unfair to large outputs and lax for small ones).
-# float32: 1e-4 (measured ≤ 2.1e-6 on every layer of every shipped spec, batch 4).
-# float16: 1e-2, ten float16 ulps at 1.0 (measured ≤ 8.3e-4 on LeNet-5 and AlexNet
-# against a float32 reference that uses the same float16-rounded weights and input).
-TOLERANCE = {"float32": 1e-4, "float64": 1e-8, "float16": 1e-2, "bfloat16": 5e-2}
 
 
 class ModelError(RuntimeInputError):
@@ -138,74 +127,3 @@ def run_session(
     except Exception as exc:
         raise ModelError(f"ONNX Runtime failed to run the model: {one_line(str(exc))}") from None
     return [np.asarray(r) for r in result], time.perf_counter() - start
-
-
-@dataclass(frozen=True)
-class LayerError:
-    """How far one value computed by ONNX Runtime is from the PyTorch reference."""
-
-    name: str
-    max_abs: float  # max |ort − ref|
-    max_rel: float  # max |ort − ref| / max |ref|
-    scale: float  # max |ref|
-    error: float  # max_abs / max(1, scale): the figure the tolerance applies to
-    shape_ok: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "max_abs": self.max_abs,
-            "max_rel": self.max_rel,
-            "scale": self.scale,
-            "error": self.error,
-            "shape_ok": self.shape_ok,
-        }
-
-
-@dataclass(frozen=True)
-class Parity:
-    """Every compared value's error, against the tolerance of the model's dtype."""
-
-    dtype: str
-    tolerance: float
-    layers: tuple[LayerError, ...]  # in graph order; the model output last
-
-    @property
-    def worst(self) -> LayerError:
-        return max(self.layers, key=lambda e: (not e.shape_ok, e.error))
-
-    @property
-    def ok(self) -> bool:
-        return all(e.shape_ok and e.error <= self.tolerance for e in self.layers)
-
-    def failures(self) -> list[LayerError]:
-        return [e for e in self.layers if not e.shape_ok or e.error > self.tolerance]
-
-
-def compare(
-    actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], dtype: str
-) -> Parity:
-    """Compare ORT's values with the reference's, name by name, in float64.
-
-    Non-finite values count as a mismatch (NaN compares unequal to
-    everything, so a NaN-producing graph must not pass by accident).
-    """
-    layers: list[LayerError] = []
-    for name, ref_raw in expected.items():
-        got = np.asarray(actual[name], dtype=np.float64)
-        ref = np.asarray(ref_raw, dtype=np.float64)
-        if got.shape != ref.shape:
-            layers.append(LayerError(name, float("inf"), float("inf"), 0.0, float("inf"), False))
-            continue
-        if got.size == 0:
-            layers.append(LayerError(name, 0.0, 0.0, 0.0, 0.0, True))
-            continue
-        if not (np.all(np.isfinite(got)) and np.all(np.isfinite(ref))):
-            inf = float("inf")
-            layers.append(LayerError(name, inf, inf, inf, inf, True))
-            continue
-        max_abs = float(np.max(np.abs(got - ref)))
-        scale = float(np.max(np.abs(ref)))
-        max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-        layers.append(LayerError(name, max_abs, max_rel, scale, max_abs / max(1.0, scale), True))
-    return Parity(dtype, TOLERANCE[dtype], tuple(layers))

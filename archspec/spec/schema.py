@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from archspec.layers import LAYER_KINDS
 from archspec.layers.base import Expect, Layer, PositiveInt, SpecName
+from archspec.vocab import DTypeName
 
 SPEC_VERSION = 1
 
@@ -30,9 +31,7 @@ class InputSpec(BaseModel):
     shape: list[PositiveInt] = Field(
         min_length=1, max_length=8, description="per-sample shape, channels first"
     )
-    dtype: Literal["float32", "float16", "bfloat16", "float64"] = Field(
-        "float32", description="element type"
-    )
+    dtype: DTypeName = Field("float32", description="element type")
 
 
 class BlockDef(BaseModel):

@@ -19,13 +19,10 @@ from archspec.resources import check_fits
 from archspec.spec import Spec
 from archspec.torch import modules
 from archspec.torch.names import check_layer_names
+from archspec.vocab import DTYPES
 
-TORCH_DTYPES = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float64": torch.float64,
-}
+# archspec.vocab.DTYPES in torch's terms
+TORCH_DTYPES: dict[str, torch.dtype] = {n: getattr(torch, d.torch) for n, d in DTYPES.items()}
 
 
 def instantiate(call: TorchCall) -> nn.Module:

@@ -34,33 +34,24 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from archspec import __version__
 from archspec.analysis import Analysis, analyze
 from archspec.graph import INPUT
 from archspec.layers.base import Shape, TorchCall, fmt_shape
 from archspec.spec import Spec
 from archspec.torch.names import check_layer_names
+from archspec.version import __version__
+from archspec.vocab import ACTIVATIONS, DTYPES
 
 LINE_LENGTH = 100
 INDENT = "    "
 
 # How the ``activation:`` shorthand reads in source; the tests check that each
 # expression is the very function archspec.torch.modules.ACTIVATIONS applies.
-ACTIVATION_SOURCE = {
-    "relu": "F.relu",
-    "sigmoid": "torch.sigmoid",
-    "tanh": "torch.tanh",
-    "scaled_tanh": "scaled_tanh",
-}
+ACTIVATION_SOURCE = {name: form.torch for name, form in ACTIVATIONS.items()}
 
 MODULES_FILE = Path(__file__).with_name("modules.py")
 _IMPORT_NAMES = ("torch", "nn", "F", "math")
-_TORCH_DTYPE = {
-    "float32": "torch.float32",
-    "float16": "torch.float16",
-    "bfloat16": "torch.bfloat16",
-    "float64": "torch.float64",
-}
+_TORCH_DTYPE = {name: f"torch.{d.torch}" for name, d in DTYPES.items()}
 
 
 # ---------------------------------------------------------------------------

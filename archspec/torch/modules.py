@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.vocab import ACTIVATIONS as ACTIVATION_FORMS
+
 
 def scaled_tanh(x: torch.Tensor) -> torch.Tensor:
     """LeCun 1998 (Appendix A): f(a) = A·tanh(S·a) with A = 1.7159, S = 2/3."""
@@ -159,10 +161,10 @@ class Mul(nn.Module):
         return out
 
 
-# The ``activation:`` shorthand, applied in forward without adding state.
+# The ``activation:`` shorthand, applied in forward without adding state (archspec.vocab's table).
+# Each form's torch expression names a function of F, torch or this module.
+_OWNERS = {"F": vars(F), "torch": vars(torch), "": globals()}
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": F.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "scaled_tanh": scaled_tanh,
+    name: _OWNERS[form.torch.rpartition(".")[0]][form.torch.rpartition(".")[2]]
+    for name, form in ACTIVATION_FORMS.items()
 }

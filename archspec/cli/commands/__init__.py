@@ -1,1 +1,1 @@
-"""One module per subcommand: ``HELP``, ``add_arguments(parser)``, ``run(args) -> int``."""
+"""One module per subcommand: ``HELP``, ``EXIT_1``, ``NEEDS``, ``add_arguments(parser)``, ``run(args) -> int``."""

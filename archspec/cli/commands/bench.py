@@ -11,9 +11,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from archspec.cli.options import (
+    add_format,
+    add_output,
+    add_provider,
+    add_seed,
+    at_least,
+    seconds,
+    stdout_console,
+    writable,
+)
+from archspec.errors import UsageError
 
 HELP = "benchmark ONNX Runtime against PyTorch (latency, throughput, FLOP/s, roofline fraction)"
+EXIT_1 = None
+NEEDS = "onnx"
 
 BASELINE_CHOICES = ("torch", "torch-compile")
 
@@ -42,16 +55,6 @@ def _baselines(text: str) -> tuple[str, ...]:
     return names
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -59,21 +62,13 @@ def _option(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _count(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (YAML)")
+    p.add_argument(
+        "specs",
+        nargs="+",
+        metavar="SPEC",
+        help="spec files (YAML); .onnx files are not accepted yet",
+    )
     p.add_argument(
         "--batch",
         type=_batches,
@@ -81,12 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N[,N...]",
         help="batch sizes (default 1,8)",
     )
-    p.add_argument(
-        "--provider",
-        choices=("auto", "tensorrt", "cuda", "cpu"),
-        default="auto",
-        help="ONNX Runtime provider; auto takes TensorRT, then CUDA, then CPU (default auto)",
-    )
+    add_provider(p)
     p.add_argument(
         "--baseline",
         type=_baselines,
@@ -94,29 +84,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME[,NAME]",
         help="PyTorch engines to compare with: torch, torch-compile, or none (default torch)",
     )
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16"),
+        default="fp32",
+        help="fp32 (default), or fp16: a float16 export for ORT and float16 weights for torch",
+    )
     p.add_argument(
         "--warmup",
-        type=_count(0),
+        type=at_least(0),
         default=3,
         metavar="N",
         help="untimed calls per engine and batch, after the first (default 3)",
     )
     p.add_argument(
         "--min-time",
-        type=_positive_float,
+        type=seconds,
         default=1.0,
         metavar="S",
         help="seconds of timed calls per engine, spec and batch (default 1)",
     )
     p.add_argument(
         "--threads",
-        type=_count(1),
+        type=at_least(1),
         default=None,
         metavar="N",
         help="intra-op threads for ORT, torch and the roofline probe alike (default: all CPUs available)",
     )
-    p.add_argument("--seed", type=int, default=0, help="weights and input seed (default 0)")
+    add_seed(p, "weights and input seed (default 0)")
     p.add_argument(
         "--cuda-graph",
         action="store_true",
@@ -130,39 +125,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="an option for ORT's GPU provider, e.g. prefer_nhwc=1 (repeatable; ignored on cpu)",
     )
-    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
-    p.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report here")
+    add_format(p, ("table", "json", "markdown"), "how to print the results (default table)")
+    add_output(p, "also write the JSON report here")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG of throughput against batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _check_writable(path: str | None, flag: str) -> str | None:
-    """A reason the output cannot be written, found before minutes of benchmarking, or None."""
-    if path is None:
-        return None
-    target = Path(path)
-    if target.is_dir():
-        return f"{flag} {path} is a directory"
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        return f"cannot write {path}: directory {parent} does not exist"
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    for problem in (_check_writable(args.output, "-o"), _check_writable(args.plot, "--plot")):
-        if problem:
-            print(f"archspec bench: error: {problem}", file=sys.stderr)
-            return 2
+    writable(args.output)
+    writable(args.plot)
+    onnx = [s for s in args.specs if Path(s).suffix.lower() == ".onnx"]
+    if onnx:
+        raise UsageError(
+            f"bench takes spec files (YAML) and exports them itself; {onnx[0]} is an ONNX file, "
+            "which bench does not accept yet (time one with archspec run)"
+        )
     missing = [s for s in args.specs if not Path(s).is_file()]
     if missing:
-        print(f"archspec bench: error: no such spec file: {missing[0]}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no such spec file: {missing[0]}")
+    if args.plot:
+        from archspec.extras import require
 
-    from archspec.io import write_atomic
-    from archspec.runtime import RuntimeInputError
-    from archspec.runtime.bench import BenchSettings, OrtTuning, run_bench
-    from archspec.runtime.bench_format import markdown_table, rich_tables, summary
+        require("plot", "archspec bench --plot")
+
+    from archspec.bench.progress import ProgressBar
+    from archspec.bench.render import markdown_table, rich_tables, summary
+    from archspec.bench.run import BenchSettings, OrtTuning, run_bench
+    from archspec.output_files import write_atomic
 
     settings = BenchSettings(
         batches=args.batch,
@@ -176,18 +165,14 @@ def run(args: argparse.Namespace) -> int:
         cuda_graph=args.cuda_graph,
         ort=OrtTuning(provider_options=tuple(args.ort_option)),
     )
-    try:
-        with _progress(enabled=not args.quiet) as progress:
-            report = run_bench(args.specs, settings, progress=progress)
-    except RuntimeInputError as exc:
-        print(f"archspec bench: error: {exc}", file=sys.stderr)
-        return 2
+    with ProgressBar(enabled=not args.quiet) as progress:
+        report = run_bench(args.specs, settings, progress=progress)
     doc = report.to_json()
     text = json.dumps(doc, indent=2) + "\n"
     if args.output:
         write_atomic(args.output, text)
     if args.plot:
-        from archspec.runtime.plot import plot_throughput
+        from archspec.bench.plot import plot_throughput
 
         plot_throughput(doc, args.plot)
     if args.format == "json":
@@ -196,48 +181,11 @@ def run(args: argparse.Namespace) -> int:
         print(markdown_table(doc))
         print(f"\n{summary(doc)}")
     else:
-        from archspec.tables import console as table_console
-
-        console = table_console()
+        console = stdout_console()
         for table in rich_tables(doc, console):
             console.print(table, soft_wrap=True)
         console.print(summary(doc), soft_wrap=True)
     print(report.provider["description"], file=sys.stderr)
     for note in report.notes:
-        print(f"archspec bench: note: {note}", file=sys.stderr)
+        print(f"archspec: note: {note}", file=sys.stderr)
     return 0
-
-
-class _progress:
-    """A rich progress bar on stderr (so JSON on stdout stays clean), as a callback."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._bar.__enter__()
-        self._task = self._bar.add_task("bench", total=1.0)
-
-        def update(description: str, fraction: float) -> None:
-            self._bar.update(self._task, description=description, completed=fraction)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)

@@ -7,21 +7,33 @@ import gc
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from archspec.analysis import Analysis, analyze
-from archspec.report import markdown_table, spec_json, summary_line, terminal_table
-from archspec.spec import load
-from archspec.spec.diagnostics import Diagnostic, SpecError, exit_code
-from archspec.verify import verify
+from archspec.cli.options import add_format, stdout_console
+from archspec.errors import UsageError
+
+if TYPE_CHECKING:
+    from archspec.analysis import Analysis
+    from archspec.spec.diagnostics import Diagnostic
 
 HELP = "compute and verify every layer's shape, parameters, connections, MACs, memory and receptive field"
+EXIT_1 = "a published figure (expect:) failed, or a warning under --strict"
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "paths", nargs="+", metavar="PATH", help="spec files, or directories of *.yaml specs"
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="spec files, or directories of *.yaml / *.yml specs",
     )
-    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    add_format(
+        p,
+        ("table", "json", "markdown"),
+        "table: one per spec, for people (default); json: one document for programs "
+        "(DESIGN.md's contract); markdown: tables to paste",
+    )
     p.add_argument("--strict", action="store_true", help="treat warnings as failures (exit 1)")
     p.add_argument(
         "--depth",
@@ -51,6 +63,11 @@ def spec_files(paths: list[str]) -> list[Path]:
 
 
 def check_file(path: Path) -> tuple[Analysis | None, list[Diagnostic]]:
+    from archspec.analysis import analyze
+    from archspec.diagnose import verify
+    from archspec.spec import load
+    from archspec.spec.diagnostics import SpecError
+
     try:
         analysis = analyze(load(path))
     except SpecError as exc:
@@ -72,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from archspec.report import markdown_table, spec_json, summary_line
+    from archspec.spec.diagnostics import exit_code
+
     files = spec_files(args.paths)
     if not files:
-        print(f"archspec check: no *.yaml specs under {' '.join(args.paths)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no *.yaml or *.yml specs under {' '.join(args.paths)}")
     results = [(str(f), *check_file(f)) for f in files]
     code = max(exit_code(diags, args.strict) for _, _, diags in results)
     if args.format == "json":
@@ -101,9 +120,9 @@ def _run(args: argparse.Namespace) -> int:
 def _print_tables(
     results: list[tuple[str, Analysis | None, list[Diagnostic]]], depth: int | None = None
 ) -> None:
-    from archspec.tables import console
+    from archspec.report import summary_line, terminal_table
 
-    out = console()
+    out = stdout_console()
     for _, analysis, diags in results:
         if analysis is not None:
             out.print(terminal_table(analysis, out, depth), soft_wrap=True)

@@ -10,6 +10,8 @@ import argparse
 import sys
 
 HELP = "write standalone PyTorch source (one nn.Module class) for a spec"
+EXIT_1 = None
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
-    from archspec.io import write_atomic
+    from archspec.output_files import write_atomic
     from archspec.spec import load
     from archspec.torch.codegen import class_name, generate
 

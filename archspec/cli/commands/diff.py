@@ -12,17 +12,19 @@ import json
 import sys
 from typing import Any
 
+from archspec.cli.options import add_format
+
 HELP = "compare two models (specs or importable files) layer by layer"
-EPILOG = "exit status: 0 the same network; 1 they differ; 2 an input cannot be used"
+EXIT_1 = "the two models are different networks"
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", metavar="A", help="a spec, or a file archspec import reads")
     p.add_argument("b", metavar="B", help="the model to compare it with")
-    p.add_argument(
-        "--format", choices=("table", "json"), default="table", help="table (default) or JSON"
+    add_format(
+        p, ("table", "json"), "table: side by side, for people (default); json: for programs"
     )
-    p.epilog = EPILOG
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,9 +72,10 @@ def _print(result: Any) -> None:
     from rich.text import Text
 
     from archspec.diff import describe
-    from archspec.tables import console, first_fitting, stacked
+    from archspec.cli.options import stdout_console
+    from archspec.tables import first_fitting, stacked
 
-    out = console()
+    out = stdout_console()
     title = (
         f"A: {result.a_file} ({result.a.spec.name})   B: {result.b_file} ({result.b.spec.name}); "
         f"aligned by {result.by}"

@@ -13,49 +13,56 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archspec.errors import OutputError, UsageError
+
 if TYPE_CHECKING:
     from archspec.spec.diagnostics import Diagnostic
 
 HELP = "write a Markdown model card: figures, published figures checked, warnings, diagram"
+EXIT_1 = "a published figure (expect:) failed (the card is written and says so)"
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "paths", nargs="+", metavar="SPEC", help="spec files, or directories of *.yaml specs"
+        "paths",
+        nargs="+",
+        metavar="SPEC",
+        help="spec files, or directories of *.yaml / *.yml specs",
     )
     p.add_argument(
         "-o",
         "--output",
         metavar="PATH",
-        help="the card's file, or an existing directory to write <spec-file-stem>.md cards into "
-        "(needed for several specs); default: stdout",
+        help="the card's file, or a directory to write <spec-file-stem>.md cards into "
+        "(created if missing; needed for several specs); default: stdout",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec.cli.commands.check import spec_files
     from archspec.docs.card import card_for_file
-    from archspec.io import write_atomic
+    from archspec.output_files import write_atomic
     from archspec.spec.diagnostics import Severity, SpecError, exit_code
 
     files = spec_files(args.paths)
     if not files:
-        print(f"archspec doc: error: no *.yaml specs under {' '.join(args.paths)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no *.yaml or *.yml specs under {' '.join(args.paths)}")
     out = Path(args.output) if args.output else None
     to_dir = out is not None and (
         out.is_dir() or len(files) > 1 or args.output.endswith(("/", "\\"))
     )
     if out is None and len(files) > 1:
-        print(
-            f"archspec doc: error: {len(files)} specs make {len(files)} cards; "
-            "name a directory for them with -o DIR",
-            file=sys.stderr,
+        raise UsageError(
+            f"{len(files)} specs make {len(files)} cards; name a directory for them with -o DIR"
         )
-        return 2
     if to_dir and out is not None and not out.is_dir():
-        print(f"archspec doc: error: -o {args.output}: not a directory", file=sys.stderr)
-        return 2
+        if out.exists():
+            raise UsageError(f"-o {args.output}: not a directory")
+        try:
+            out.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
     code = 0
     for spec in files:
         target = (out / f"{spec.stem}.md") if to_dir and out is not None else out

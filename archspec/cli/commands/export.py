@@ -10,22 +10,22 @@ import argparse
 import json
 import sys
 
-HELP = "export a spec's model to ONNX (dynamic batch, layer outputs named after the layers)"
+from archspec.cli.options import add_format, add_max_params, add_output, add_seed, add_weights
+from archspec.vocab import DEFAULT_OPSET
 
-DEFAULT_OPSET = 18  # mirrors archspec.onnx.export.DEFAULT_OPSET without importing torch here
+HELP = "export a spec's model to ONNX (dynamic batch, layer outputs named after the layers)"
+EXIT_1 = None
+NEEDS = "onnx"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx file to write")
+    add_output(p, "the .onnx file to write", required=True)
     weights = p.add_mutually_exclusive_group()
-    weights.add_argument(
-        "--seed", type=int, default=0, help="draw the weights from this seed (default 0)"
-    )
-    weights.add_argument(
-        "--weights",
-        metavar="FILE",
-        help="load the weights from a state_dict file (.safetensors or .pt, e.g. from archspec compile -o)",
+    add_seed(weights, "draw the weights from this seed (default 0)")
+    add_weights(
+        weights,
+        "load the weights from a state_dict file (.safetensors or .pt, e.g. from archspec compile -o)",
     )
     p.add_argument(
         "--opset",
@@ -36,13 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         ),
     )
     p.add_argument("--fp16", action="store_true", help="float16 weights, input and output")
-    p.add_argument(
-        "--max-params",
-        type=int,
-        metavar="N",
-        help="refuse specs with more than N parameter and buffer elements",
-    )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="summary format")
+    add_max_params(p)
+    add_format(p, ("text", "json"), "summary format (default text)")
 
 
 def run(args: argparse.Namespace) -> int:

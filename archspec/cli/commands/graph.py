@@ -10,7 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from archspec.errors import UsageError
+
 HELP = "draw a spec's layer graph as Mermaid or Graphviz DOT, or render it to an image"
+EXIT_1 = None
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         to_dot,
         to_mermaid,
     )
-    from archspec.io import write_atomic
+    from archspec.output_files import write_atomic
     from archspec.spec import load
 
     try:
@@ -58,6 +62,5 @@ def run(args: argparse.Namespace) -> int:
         if args.render:
             render(to_dot(graph), args.render)
     except RenderError as exc:
-        print(f"archspec graph: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     return 0

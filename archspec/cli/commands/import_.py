@@ -10,22 +10,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+from archspec.cli.options import add_output, writable
+
 HELP = "write a spec for a model in another format (Caffe .prototxt)"
-EPILOG = "exit status: 0 written; 2 the source cannot be read or has a layer no kind maps"
+EXIT_1 = None
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="a Caffe .prototxt (deploy version)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE, not stdout")
-    p.epilog = EPILOG
+    add_output(p, "write the spec to FILE instead of stdout")
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
     from archspec.importers import import_model, spec_text
-    from archspec.io import write_atomic
+    from archspec.output_files import write_atomic
     from archspec.spec import loads
 
+    writable(args.output)
     model = import_model(args.source)
     text = spec_text(model)
     analysis = analyze(loads(text, args.output or "<import>"))

@@ -12,6 +12,8 @@ import argparse
 import sys
 
 HELP = "print the JSON Schema of spec files (for editors and validators)"
+EXIT_1 = None
+NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archspec.docs.schema import schema_text
-    from archspec.io import write_atomic
+    from archspec.output_files import write_atomic
 
     text = schema_text()
     if args.output:

@@ -41,7 +41,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archspec.io import write_atomic
+from archspec.output_files import write_atomic
 
 COMMAND_TIMEOUT_S = 300
 
@@ -364,7 +364,7 @@ def report(markdown: Path, outcomes: list[Outcome]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m archspec.docs.runnable DOC WORKDIR``: run a document in a fresh interpreter.
+    """``python tests/runnable_docs.py DOC WORKDIR``: run a document in a fresh interpreter.
 
     The tests use it for the parts that load torch and ONNX Runtime, so that
     the frameworks' process-wide settings (threads, for one) stay out of the
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m archspec.docs.runnable")
+    parser = argparse.ArgumentParser(prog="python tests/runnable_docs.py")
     parser.add_argument("markdown", type=Path)
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--until", help="stop at the first line starting with this text")

@@ -1,16 +1,31 @@
-"""Writing output files so that a failure never leaves a partial file behind."""
+"""Output files: checked before the work starts, written so that a failure never leaves a partial file."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from archspec.errors import OutputError
 
-class OutputError(Exception):
-    """An output path cannot be written (the CLI reports it in one line, exit 2)."""
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse an output path that cannot be written before spending seconds on the work.
+
+    Every command that writes a file asks this first (``-o``, ``--plot``), so
+    the reasons read the same everywhere: a directory, a missing parent
+    directory, no permission.
+    """
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {target}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {target}: permission denied")
+    return target
 
 
 @contextlib.contextmanager
@@ -25,6 +40,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {target}: directory {parent} does not exist")
+    import tempfile  # here: its import (shutil, random) is a cost only writers pay
+
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:

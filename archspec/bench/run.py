@@ -17,7 +17,7 @@ Why it is built this way:
   same count (default: the CPUs this process may use), and the roofline
   probe runs with it too.
 - **Measured roof.** The roofline fraction divides by the FLOP/s of a dense
-  matmul measured in the same run (:mod:`archspec.runtime.roofline`).
+  matmul measured in the same run (:mod:`archspec.bench.roofline`).
 
 On a GPU (CUDA or TensorRT provider) inputs and outputs stay on the device
 (ORT IO binding, torch tensors on ``cuda``), each timed call ends with a
@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 
 from archspec.analysis import Analysis, analyze
-from archspec.runtime import RuntimeInputError
-from archspec.runtime.engines import (
+from archspec.bench.engines import (
     ENGINE_COMPILE,
     ENGINE_ORT,
     ENGINE_TORCH,
@@ -49,14 +48,15 @@ from archspec.runtime.engines import (
     OrtEngine,
     TorchEngine,
 )
-from archspec.runtime.environment import available_cpus, collect_environment
+from archspec.bench.environment import available_cpus, collect_environment
+from archspec.bench.roofline import PRECISIONS, PeakProbe, measure_peak, torch_threads
+from archspec.errors import RuntimeInputError
 from archspec.runtime.providers import OrtProvider, ProviderChoice
-from archspec.runtime.roofline import PRECISIONS, PeakProbe, measure_peak, torch_threads
 from archspec.spec import Spec, load
+from archspec.vocab import PROVIDER_CHOICES
 
 ENGINES = (ENGINE_ORT, ENGINE_TORCH, ENGINE_COMPILE)  # the names results carry
 BASELINES = (ENGINE_TORCH, ENGINE_COMPILE)
-PROVIDERS = ("auto", "tensorrt", "cuda", "cpu")
 
 # Interleaving: each engine gets about min_time / TARGET_ROUNDS of wall time
 # per round, and there are never fewer than MIN_ROUNDS rounds, so even a
@@ -121,8 +121,8 @@ class BenchSettings:
         """Raise :class:`BenchError` for settings no run could honour, before any work starts."""
         if not self.batches or any(b < 1 for b in self.batches):
             raise BenchError("batch sizes must be positive integers")
-        if self.provider not in PROVIDERS:
-            raise BenchError(f"provider must be one of {', '.join(PROVIDERS)}")
+        if self.provider not in PROVIDER_CHOICES:
+            raise BenchError(f"provider must be one of {', '.join(PROVIDER_CHOICES)}")
         if unknown := [b for b in self.baselines if b not in BASELINES]:
             raise BenchError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
         if self.precision not in PRECISIONS:
@@ -455,7 +455,7 @@ def run_bench(
 
 
 # Outputs further apart than this from torch's are worth a reader's attention
-# (session.TOLERANCE's scale, with room for softmax-free logits).
+# (archspec.vocab.DTYPES tolerances' scale, with room for softmax-free logits).
 DIFF_NOTE = {"fp32": 1e-3, "fp16": 5e-2}
 # Below this share of its threads' CPU time, a CPU run competed with other processes.
 BUSY_SHARE = 0.8
@@ -544,24 +544,21 @@ def _prepare_spec(
     """Compile once, export that module, open the ORT session, build the engines."""
     import torch
 
-    from archspec.onnx.export import export_spec
+    from archspec.runtime.prepare import compile_and_export
     from archspec.runtime.session import create_session
-    from archspec.torch.build import compile_spec
 
-    module = compile_spec(spec, settings.seed, analysis=analysis, dtype="float32")
-    path = tmp / f"{spec.name}.onnx"
-    export_spec(
+    module = compile_and_export(
         spec,
-        path,
+        tmp / f"{spec.name}.onnx",
+        analysis=analysis,
         seed=settings.seed,
         opset=settings.opset,
         fp16=settings.precision == "fp16",
-        module=module,
-        analysis=analysis,
-    )
+        module_dtype="float32",
+    ).module
     tuning = settings.ort
     session = create_session(
-        str(path),
+        str(tmp / f"{spec.name}.onnx"),
         _tuned_choice(choice, settings),
         intra_op_threads=threads,
         inter_op_threads=1,

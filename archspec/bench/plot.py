@@ -3,7 +3,7 @@
 Built on ``matplotlib.figure.Figure`` with the Agg canvas rather than
 ``pyplot``: pyplot keeps global state and picks an interactive backend where
 a display exists, neither of which a command-line tool should touch. The
-file is written through :func:`archspec.io.write_with`, so an interrupted
+file is written through :func:`archspec.output_files.write_with`, so an interrupted
 run never leaves half a PNG.
 """
 
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from archspec.io import write_with
+from archspec.output_files import write_with
 
 ENGINE_STYLE = {
     "onnxruntime": ("tab:blue", "o"),

@@ -1,4 +1,4 @@
-"""Checks on a finished analysis: the sources' figures (``expect:``) and lints."""
+"""Diagnosing a finished analysis: the sources' figures (``expect:``) that fail, and lint warnings."""
 
 from __future__ import annotations
 

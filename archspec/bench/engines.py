@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from archspec.runtime import RuntimeInputError
+from archspec.errors import RuntimeInputError
 
 if TYPE_CHECKING:
     import onnxruntime
