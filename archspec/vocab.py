@@ -56,6 +56,14 @@ ACTIVATIONS: dict[str, ActivationForm] = {
         ActivationForm("sigmoid", "torch.sigmoid", "Sigmoid", "1 / (1 + e^−x)"),
         ActivationForm("tanh", "torch.tanh", "Tanh", "tanh(x)"),
         ActivationForm("scaled_tanh", "scaled_tanh", "Mul, Tanh, Mul", "1.7159·tanh(2x/3)"),
+        ActivationForm("relu6", "F.relu6", "Clip", "min(max(0, x), 6)"),
+        ActivationForm("leaky_relu", "F.leaky_relu", "LeakyRelu", "x if x ≥ 0 else 0.01·x"),
+        ActivationForm("hardtanh", "F.hardtanh", "Clip", "min(max(x, −1), 1)"),
+        ActivationForm("silu", "F.silu", "Sigmoid, Mul", "x·σ(x)"),
+        ActivationForm("hardswish", "F.hardswish", "HardSwish", "x·min(max(x + 3, 0), 6)/6"),
+        ActivationForm("hardsigmoid", "F.hardsigmoid", "HardSigmoid", "min(max(x + 3, 0), 6)/6"),
+        ActivationForm("gelu", "F.gelu", "Erf, Mul, Add", "x·Φ(x), Φ the normal CDF"),
+        ActivationForm("identity", "identity", "Identity", "x"),
     )
 }
 

@@ -150,7 +150,15 @@ SE_NET = spec(
     "{name: pool, type: adaptive_maxpool2d, output_size: [2, 2]}",
     "{name: flat, type: flatten}",
     "{name: bn1, type: batchnorm1d}",
-    "{name: fc, type: linear, out_features: 5}",
+    "{name: fc, type: linear, out_features: 12, activation: relu6}",
+    "{name: l, type: leaky_relu, slope: 0.2}",
+    "{name: h, type: hardtanh, min: 0, max: 6}",
+    "{name: s, type: silu}",
+    "{name: hs, type: hardswish}",
+    "{name: hg, type: hardsigmoid}",
+    "{name: g, type: gelu}",
+    "{name: i, type: identity}",
+    "{name: out, type: linear, out_features: 5, activation: hardswish}",
 )
 
 
@@ -247,3 +255,46 @@ def test_mult_adds_torchinfo_of_the_new_kinds_is_torchinfos() -> None:
     module = archspec.compile(archspec.loads(SE_NET)).eval()
     summary = torchinfo.summary(module, input_size=(1, 8, 6, 6), verbose=0)
     assert analysis.totals.mult_adds_torchinfo == summary.total_mult_adds
+
+
+def _numpy_forms() -> dict[str, object]:
+    """Each activation's textbook formula in NumPy (math.erf for Φ), independent of PyTorch."""
+    import math
+
+    erf = np.vectorize(math.erf)
+    relu6 = lambda x: np.minimum(np.maximum(x, 0), 6)  # noqa: E731
+    return {
+        "relu6": relu6,
+        "leaky_relu": lambda x: np.where(x >= 0, x, 0.01 * x),
+        "hardtanh": lambda x: np.clip(x, -1, 1),
+        "silu": lambda x: x / (1 + np.exp(-x)),
+        "hardswish": lambda x: x * relu6(x + 3) / 6,
+        "hardsigmoid": lambda x: relu6(x + 3) / 6,
+        "gelu": lambda x: x * 0.5 * (1 + erf(x / math.sqrt(2))),
+        "identity": lambda x: x,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_numpy_forms()))
+def test_new_activations_as_layers_and_shorthand_compute_their_formula(name: str) -> None:
+    form = _numpy_forms()[name]
+    x = np.linspace(-8, 8, 2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+    layer = archspec.compile(archspec.loads(spec([3, 4, 4], f"{{name: a, type: {name}}}"))).double()
+    np.testing.assert_allclose(layer(torch.from_numpy(x)).detach().numpy(), form(x), atol=1e-12)
+    text = spec(
+        [3, 4, 4], f"{{name: c, type: conv2d, out_channels: 3, kernel: 1, activation: {name}}}"
+    )
+    module = archspec.compile(archspec.loads(text)).double()
+    conv = module.c
+    pre = conv(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(module(torch.from_numpy(x)).detach().numpy(), form(pre), atol=1e-12)
+
+
+def test_parameterised_activations() -> None:
+    x = torch.linspace(-8, 8, 50).reshape(1, 50)
+    leaky = archspec.compile(archspec.loads(spec([50], "{name: a, type: leaky_relu, slope: 0.2}")))
+    torch.testing.assert_close(leaky(x), torch.where(x >= 0, x, 0.2 * x))
+    clip = archspec.compile(archspec.loads(spec([50], "{name: a, type: hardtanh, min: 0, max: 6}")))
+    torch.testing.assert_close(clip(x), x.clamp(0, 6))
+    with pytest.raises(SpecError, match="hardtanh needs min < max"):
+        archspec.analyze(archspec.loads(spec([50], "{name: a, type: hardtanh, min: 1, max: 1}")))

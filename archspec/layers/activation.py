@@ -93,3 +93,97 @@ class Softmax(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Softmax", (), {"dim": self.axis if self.axis < 0 else self.axis + 1})
+
+
+class ReLU6(Layer):
+    """min(max(0, x), 6) (MobileNetV2)."""
+
+    type: Literal["relu6"]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.ReLU6")
+
+
+class LeakyReLU(Layer):
+    """x where x ≥ 0, slope·x elsewhere."""
+
+    type: Literal["leaky_relu"]
+    slope: float = Field(0.01, description="the slope for negative x (PyTorch's negative_slope)")
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall(
+            "nn.LeakyReLU", (), {} if self.slope == 0.01 else {"negative_slope": self.slope}
+        )
+
+
+class Hardtanh(Layer):
+    """x clipped to [min, max]."""
+
+    type: Literal["hardtanh"]
+    min: float = Field(-1.0, description="lower bound")
+    max: float = Field(1.0, description="upper bound")
+
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        if self.min >= self.max:
+            raise ShapeError(
+                f"hardtanh needs min < max, got {self.min} and {self.max}", field="max"
+            )
+        return shapes[0]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        kw = (
+            {}
+            if (self.min, self.max) == (-1.0, 1.0)
+            else {"min_val": self.min, "max_val": self.max}
+        )
+        return TorchCall("nn.Hardtanh", (), kw)
+
+
+class SiLU(Layer):
+    """x·σ(x) (swish)."""
+
+    type: Literal["silu"]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.SiLU")
+
+
+class Hardswish(Layer):
+    """x·min(max(x + 3, 0), 6)/6 (MobileNetV3)."""
+
+    type: Literal["hardswish"]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.Hardswish")
+
+
+class Hardsigmoid(Layer):
+    """min(max(x + 3, 0), 6)/6 (MobileNetV3's squeeze-and-excitation gate)."""
+
+    type: Literal["hardsigmoid"]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.Hardsigmoid")
+
+
+class GELU(Layer):
+    """x·Φ(x), Φ the standard normal CDF (or its tanh approximation)."""
+
+    type: Literal["gelu"]
+    approximate: Literal["none", "tanh"] = Field(
+        "none", description="'tanh': the tanh approximation"
+    )
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall(
+            "nn.GELU", (), {} if self.approximate == "none" else {"approximate": "tanh"}
+        )
+
+
+class Identity(Layer):
+    """x, unchanged (a placeholder, as torchvision uses nn.Identity)."""
+
+    type: Literal["identity"]
+
+    def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
+        return TorchCall("nn.Identity")

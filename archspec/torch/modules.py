@@ -22,6 +22,11 @@ def scaled_tanh(x: torch.Tensor) -> torch.Tensor:
     return 1.7159 * torch.tanh(x * (2.0 / 3.0))
 
 
+def identity(x: torch.Tensor) -> torch.Tensor:
+    """x itself: ``activation: identity`` says "no activation here" explicitly."""
+    return x
+
+
 class ScaledTanh(nn.Module):
     """1.7159·tanh(2x/3) as a module."""
 

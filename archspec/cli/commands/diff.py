@@ -71,8 +71,8 @@ def _print(result: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from archspec.diff import describe
     from archspec.cli.options import stdout_console
+    from archspec.diff import describe
     from archspec.tables import first_fitting, stacked
 
     out = stdout_console()
