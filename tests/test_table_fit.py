@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from archspec.cli.main import main
 from archspec.bench.render import OPTIONAL, fmt_ms, rich_tables, summary
+from archspec.cli.main import main
 from archspec.tables import console
 
 ROOT = Path(__file__).resolve().parents[1]
