@@ -294,3 +294,37 @@ def test_check_depth_folds_the_table_by_block(tmp_path: object) -> None:
         text=True,
     )
     assert proc.returncode == 2 and "expected a positive integer" in proc.stderr
+
+
+def test_dotted_names_compile_nested_like_pytorch_and_generate_runnable_source(
+    tmp_path: object,
+) -> None:
+    """state_dict keys are the dotted paths; the generated source loads that state_dict and
+    computes the same; the diagram's node ids hold no dots."""
+    from pathlib import Path
+
+    import torch
+
+    spec = archspec.loads(BASIC)
+    module = archspec.compile(spec).eval()
+    assert "layer1.1.conv2.weight" in module.state_dict()
+    assert dict(module.named_modules())["layer1.0.conv1"].__class__ is torch.nn.Conv2d
+    source = archspec.codegen(spec)
+    path = Path(str(tmp_path)) / "gen.py"
+    path.write_text(source, encoding="utf-8")
+    namespace: dict[str, object] = {"__name__": "gen"}
+    exec(compile(source, str(path), "exec"), namespace)
+    generated = namespace["TinyResnet"]()  # type: ignore[operator]
+    generated.load_state_dict(module.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(generated.eval()(x), module(x))
+    from archspec.docs.diagram import mermaid
+
+    diagram = mermaid(archspec.analyze(spec))
+    assert "n_layer1__0__conv1[" in diagram and "n_layer1.0" not in diagram
+
+
+def test_a_layer_cannot_also_be_the_container_of_another() -> None:
+    text = BASIC.replace("{name: pool,", "{name: layer1.1, type: relu}\n  - {name: pool,")
+    with pytest.raises(SpecError, match="would live inside layer 'layer1.1'"):
+        archspec.compile(archspec.loads(text))

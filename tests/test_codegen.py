@@ -327,7 +327,12 @@ def test_codegen_errors_are_one_line_exit_2(
 
 
 def test_activation_source_is_the_compilers_function() -> None:
-    names = {"torch": torch, "F": F, "scaled_tanh": modules.scaled_tanh}
+    names = {
+        "torch": torch,
+        "F": F,
+        "scaled_tanh": modules.scaled_tanh,
+        "identity": modules.identity,
+    }
     assert set(ACTIVATION_SOURCE) == set(get_args(Activation)) == set(modules.ACTIVATIONS)
     for key, expr in ACTIVATION_SOURCE.items():
         assert eval(expr, names) is modules.ACTIVATIONS[key]

@@ -72,8 +72,10 @@ _MERMAID_SHAPES = {"input": ('[/"', '"/]'), "output": ('(["', '"])'), "layer": (
 
 
 def _mermaid_id(node: str) -> str:
-    """A Mermaid node id that can never be a keyword (``end``, ``graph``, ``style``, ...)."""
-    return f"n_{node}"
+    """A Mermaid node id that can never be a keyword (``end``, ``graph``, ``style``, ...);
+    a block's dotted name (``layer1.0.conv1``) has its dots, which Mermaid ids cannot hold,
+    written as ``__``."""
+    return f"n_{node.replace('.', '__')}"
 
 
 def _mermaid_text(text: str) -> str:

@@ -45,9 +45,12 @@ class SpecModule(nn.Module):
         self.input_shape = tuple(analysis.input_shape)
         self.output_name = graph.output
         self.plan: list[tuple[str, tuple[str, ...], str | None]] = []
+        self._by_name: dict[
+            str, nn.Module
+        ] = {}  # dotted layer name → its module (no lookups in forward)
         for row in analysis.rows:
             layer = graph.layers[row.name]
-            self.add_module(row.name, instantiate(layer.torch_call(row.input_shapes)))
+            self._place(row.name, instantiate(layer.torch_call(row.input_shapes)))
             self.plan.append((row.name, row.inputs, row.activation))
         # After which step each tensor can be dropped, so forward holds only live tensors.
         last_use: dict[str, int] = {}
@@ -60,10 +63,22 @@ class SpecModule(nn.Module):
             if step < len(self.plan):
                 self._drop_after[step].append(name)
 
+    def _place(self, name: str, module: nn.Module) -> None:
+        """Add a layer's module at its name; a dotted name (``layer1.0.conv1``, from a block)
+        nests it in plain containers, so state_dict keys are PyTorch's usual module paths."""
+        *path, leaf = name.split(".")
+        parent: nn.Module = self
+        for part in path:
+            child = parent._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                parent.add_module(part, child)
+            parent = child
+        parent.add_module(leaf, module)
+        self._by_name[name] = module
+
     def _layer(self, name: str) -> nn.Module:
-        layer = self._modules[name]
-        assert layer is not None
-        return layer
+        return self._by_name[name]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[str, torch.Tensor] = {INPUT: x}

@@ -246,7 +246,8 @@ def _plan(analysis: Analysis, custom: set[str]) -> _Plan:
         if value == graph.output and following is None:
             variables[value] = "x"
         elif value == graph.output or len(users) > 1 or (users and users[0] != following):
-            variables[value] = _fresh("x_in" if value == INPUT else value, taken)
+            # layer1.0.relu → layer1_0_relu: a dotted name is no Python variable
+            variables[value] = _fresh("x_in" if value == INPUT else value.replace(".", "_"), taken)
         elif users:
             variables[value] = "x"  # read once, by the very next line: let it flow through x
         else:
@@ -263,8 +264,18 @@ def _fresh(name: str, taken: set[str]) -> str:
 
 
 def _attribute(name: str) -> str:
-    """How forward reaches a layer: ``self.conv1``, or by name for a Python keyword."""
-    return f'self.get_submodule("{name}")' if keyword.iskeyword(name) else f"self.{name}"
+    """How forward reaches a layer: ``self.conv1``, or by name for a Python keyword or a
+    block's dotted name (``self.get_submodule("layer1.0.conv1")``)."""
+    if keyword.iskeyword(name) or "." in name:
+        return f'self.get_submodule("{name}")'
+    return f"self.{name}"
+
+
+def _add_module(name: str, node: Node) -> list[str]:
+    """``self.add_module(...)`` for a top-level name, else on the container that holds it."""
+    parent, _, leaf = name.rpartition(".")
+    owner = f'self.get_submodule("{parent}").add_module' if parent else "self.add_module"
+    return render(Bracket(owner, "(", (Atom(_string(leaf)), node), ")"), INDENT * 2)
 
 
 def _comment(shape: Shape) -> str:
@@ -316,9 +327,18 @@ def generate(spec: Spec, analysis: Analysis | None = None) -> str:
     plan = _plan(analysis, {d.name for d in copied})
 
     init = [f"{INDENT * 2}super().__init__()"]
+    containers: set[str] = set()
     for row in analysis.rows:
         node = call_node(calls[row.name])
-        if keyword.iskeyword(row.name):
+        if "." in row.name:  # a block's layer: nested in containers, as PyTorch names it
+            path = row.name.split(".")[:-1]
+            for cut in range(1, len(path) + 1):
+                prefix = ".".join(path[:cut])
+                if prefix not in containers:
+                    containers.add(prefix)
+                    init += _add_module(prefix, Atom("nn.Module()"))
+            init += _add_module(row.name, node)
+        elif keyword.iskeyword(row.name):
             init += render(
                 Bracket("self.add_module", "(", (Atom(_string(row.name)), node), ")"), INDENT * 2
             )

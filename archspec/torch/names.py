@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from archspec.spec import Spec, diagnostic
-from archspec.spec.diagnostics import SpecError
+from archspec.spec.diagnostics import MAX_ERRORS, SpecError
 
 # Public and private attributes of an nn.Module instance (torch 2.4 - 2.13).
 MODULE_ATTRIBUTES = frozenset(
@@ -115,7 +115,17 @@ MODULE_ATTRIBUTES = frozenset(
 
 # Attributes that the compiled SpecModule and the generated class add to nn.Module's.
 MODEL_ATTRIBUTES = frozenset(
-    {"spec_name", "input_shape", "output_name", "plan", "forward_layers", "_drop_after", "_layer"}
+    {
+        "spec_name",
+        "input_shape",
+        "output_name",
+        "plan",
+        "forward_layers",
+        "_drop_after",
+        "_layer",
+        "_place",
+        "_by_name",
+    }  # fmt: skip
 )
 
 RESERVED = MODULE_ATTRIBUTES | MODEL_ATTRIBUTES
@@ -142,7 +152,25 @@ def check_layer_names(spec: Spec, extra: Iterable[str] = ()) -> None:
             hint=f"rename it, e.g. '{layer.name.strip('_')}_layer'",
         )
         for i, layer in enumerate(spec.layers)
-        if is_reserved(layer.name, taken)
+        if any(is_reserved(part, taken) for part in layer.name.split("."))
     ]
+    # A dotted name nests its module in containers named by its prefixes (layer1.0.conv1
+    # in layer1.0): a layer cannot also be one of those containers.
+    names = {layer.name for layer in spec.layers}
+    for i, layer in enumerate(spec.layers):
+        parts = layer.name.split(".")
+        for cut in range(1, len(parts)):
+            prefix = ".".join(parts[:cut])
+            if prefix in names:
+                errors.append(
+                    diagnostic(
+                        spec,
+                        ("layers", i, "name"),
+                        f"layer '{layer.name}' would live inside layer '{prefix}': in PyTorch "
+                        f"'{prefix}' would hold both a layer and its submodules",
+                        hint=f"rename '{prefix}' or this layer",
+                    )
+                )
+                break
     if errors:
-        raise SpecError(errors)
+        raise SpecError(errors[:MAX_ERRORS])
