@@ -326,5 +326,5 @@ def test_dotted_names_compile_nested_like_pytorch_and_generate_runnable_source(
 
 def test_a_layer_cannot_also_be_the_container_of_another() -> None:
     text = BASIC.replace("{name: pool,", "{name: layer1.1, type: relu}\n  - {name: pool,")
-    with pytest.raises(SpecError, match="would live inside layer 'layer1.1'"):
+    with pytest.raises(SpecError, match=r"would live inside layer 'layer1\.1'"):
         archspec.compile(archspec.loads(text))

@@ -125,7 +125,7 @@ MODEL_ATTRIBUTES = frozenset(
         "_layer",
         "_place",
         "_by_name",
-    }  # fmt: skip
+    }
 )
 
 RESERVED = MODULE_ATTRIBUTES | MODEL_ATTRIBUTES
