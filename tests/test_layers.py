@@ -103,7 +103,10 @@ def test_conv2d_input_maps_lenet_c3() -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        ({"kernel": 3, "stride": 2, "padding": "same"}, "padding 'same' needs stride 1"),
+        (
+            {"kernel": 3, "stride": 2, "padding": "same", "input_maps": [[0]] * 6},
+            "padding 'same' with a stride and an uneven total needs a plain convolution",
+        ),
         ({"kernel": 3, "groups": 4}, "groups 4 must divide"),
         ({"kernel": 3, "input_maps": [[0]]}, "input_maps has 1 entries but out_channels is 6"),
         ({"kernel": 3, "input_maps": [[0], [1], [2], [0], [1], [9]]}, "reads map 9"),
@@ -114,6 +117,13 @@ def test_conv2d_input_maps_lenet_c3() -> None:
 def test_conv2d_shape_errors(layer: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         one_layer([3, 32, 32], type="conv2d", out_channels=6, **layer)
+
+
+def test_conv2d_same_with_a_stride_is_tensorflows() -> None:
+    # ⌈32/2⌉ = 16 outputs (tests/test_same_padding.py proves the values against TensorFlow's rule)
+    assert one_layer(
+        [3, 32, 32], type="conv2d", out_channels=6, kernel=3, stride=2, padding="same"
+    ).output == (6, 16, 16)
 
 
 def test_conv2d_needs_feature_maps() -> None:

@@ -317,6 +317,35 @@ def window_out(
     return max(out, 0)
 
 
+def same_pad_total(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
+    """TensorFlow's 'SAME' padding along one axis: enough for ⌈size/stride⌉ outputs.
+
+    The output is ⌈n/s⌉ and the padding is (out − 1)·s + (k − 1)·d + 1 − n, never
+    negative; the before side gets ⌊total/2⌋ and the after side the rest, so an odd
+    total puts the extra row at the bottom and the extra column on the right. With
+    stride 1 this is PyTorch's ``padding='same'`` too.
+    """
+    out = -(-size // stride)
+    return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+
+
+def same_pads(
+    shape: Shape, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> tuple[int, int]:
+    """:func:`same_pad_total` for the H and W axes of a C×H×W input."""
+    h, w = (
+        same_pad_total(n, k, s, d)
+        for n, k, s, d in zip(shape[1:], kernel, stride, dilation, strict=True)
+    )
+    return (h, w)
+
+
+def torch_pads(total: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Per-axis totals as F.pad's (left, right, top, bottom), the extra after: TensorFlow's split."""
+    (th, tw) = total
+    return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+
+
 def fmt_shape(shape: Sequence[int]) -> str:
     return "×".join(str(d) for d in shape) if shape else "scalar"
 

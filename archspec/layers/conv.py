@@ -23,8 +23,10 @@ from archspec.layers.base import (
     caffe_pair,
     pair,
     require_rank,
+    same_pads,
     spatial_out,
     torch_arg,
+    torch_pads,
 )
 from archspec.layers.window import Axis, window_axes, window_lint
 
@@ -60,10 +62,12 @@ class Conv2d(Layer):
     )
     mult_adds_torchinfo_rule = "= params·H·W (= connections: the bias once per output position)"
 
-    def _pad_total(self) -> tuple[int, int]:
+    def _pad_total(self, shape: Shape) -> tuple[int, int]:
+        """Rows and columns of zeros added, per axis (before + after); 'same' is TensorFlow's
+        rule, which depends on the input size once the stride is above 1."""
         k, d = pair(self.kernel), pair(self.dilation)
         if self.padding == "same":
-            return (d[0] * (k[0] - 1), d[1] * (k[1] - 1))
+            return same_pads(shape, k, pair(self.stride), d)
         if self.padding == "valid":
             return (0, 0)
         p = pair(self.padding)
@@ -80,8 +84,13 @@ class Conv2d(Layer):
         (shape,) = shapes
         require_rank(shape, 3, "conv2d")
         c_in = shape[0]
-        if self.padding == "same" and pair(self.stride) != (1, 1):
-            raise ShapeError("padding 'same' needs stride 1 (as in PyTorch)", field="padding")
+        uneven = self.padding == "same" and any(t % 2 for t in self._pad_total(shape))
+        if uneven and self.input_maps is not None and pair(self.stride) != (1, 1):
+            raise ShapeError(
+                "padding 'same' with an uneven total needs a plain convolution, "
+                "not an input_maps table",
+                field="padding",
+            )
         if c_in % self.groups or self.out_channels % self.groups:
             raise ShapeError(
                 f"groups {self.groups} must divide both the {c_in} input and the "
@@ -91,7 +100,7 @@ class Conv2d(Layer):
         if self.input_maps is not None:
             self._check_table(c_in)
         h, w = spatial_out(
-            shape, pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
+            shape, pair(self.kernel), pair(self.stride), self._pad_total(shape), pair(self.dilation)
         )
         return (self.out_channels, h, w)
 
@@ -142,7 +151,7 @@ class Conv2d(Layer):
     def window_axes(self, shape: Shape) -> tuple[Axis, Axis]:
         """Where each window reads, per axis: what the unused-input lint and its test share."""
         return window_axes(
-            shape, pair(self.kernel), pair(self.stride), self._pad_total(), pair(self.dilation)
+            shape, pair(self.kernel), pair(self.stride), self._pad_total(shape), pair(self.dilation)
         )
 
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
@@ -152,9 +161,11 @@ class Conv2d(Layer):
         fields = super().canonical(shapes)
         for key in ("kernel", "stride", "dilation"):
             fields[key] = list(pair(getattr(self, key)))
-        total = self._pad_total()
+        total = self._pad_total(shapes[0])
         if total[0] % 2 == 0 and total[1] % 2 == 0:
             fields["padding"] = [total[0] // 2, total[1] // 2]
+        else:  # uneven 'same': (left, right, top, bottom)
+            fields["padding"] = list(torch_pads(total))
         return fields
 
     caffe_types = ("Convolution",)
@@ -184,7 +195,16 @@ class Conv2d(Layer):
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
         if self.stride != 1:
             kw["stride"] = torch_arg(self.stride)
-        if self.padding != 0:
+        callable_ = "MappedConv2d" if self.input_maps is not None else "nn.Conv2d"
+        if self.padding == "same" and pair(self.stride) != (1, 1):
+            # PyTorch's padding='same' takes stride 1 only: pad explicitly, as TensorFlow does
+            total = self._pad_total(shapes[0])
+            if total[0] % 2 or total[1] % 2:
+                callable_ = "PaddedConv2d"
+                kw["pads"] = torch_pads(total)
+            elif any(total):
+                kw["padding"] = torch_arg([total[0] // 2, total[1] // 2])
+        elif self.padding != 0:
             kw["padding"] = torch_arg(self.padding)
         if self.dilation != 1:
             kw["dilation"] = torch_arg(self.dilation)
@@ -194,5 +214,4 @@ class Conv2d(Layer):
             kw["groups"] = self.groups
         if not self.bias:
             kw["bias"] = False
-        callable_ = "MappedConv2d" if self.input_maps is not None else "nn.Conv2d"
         return TorchCall(callable_, (c_in, self.out_channels), kw)

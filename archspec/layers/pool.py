@@ -24,8 +24,10 @@ from archspec.layers.base import (
     numel,
     pair,
     require_rank,
+    same_pads,
     spatial_out,
     torch_arg,
+    torch_pads,
     window_out,
 )
 from archspec.layers.window import Axis, window_axes, window_lint
@@ -38,8 +40,10 @@ class _Pool2d(Layer):
 
     kernel: IntOrPair = Field(description="window size, int or [h, w]")
     stride: IntOrPair | None = Field(None, description="default: the kernel size")
-    padding: NonNegIntOrPair = Field(
-        0, description="implicit padding on each side, at most half the window"
+    padding: NonNegIntOrPair | Literal["same", "valid"] = Field(
+        0,
+        description="implicit padding on each side, at most half the window; or 'same' "
+        "(TensorFlow's: ⌈H/s⌉ outputs, the extra row after; never counted or chosen) / 'valid'",
     )
     ceil_mode: bool = Field(False, description="round the output size up, as PyTorch's ceil_mode")
 
@@ -52,20 +56,36 @@ class _Pool2d(Layer):
     def _dilation(self) -> tuple[int, int]:
         return (1, 1)
 
+    def _pad_total(self, shape: Shape) -> tuple[int, int]:
+        """Padding rows and columns per axis (before + after)."""
+        if self.padding == "same":
+            return same_pads(shape, pair(self.kernel), self._stride(), self._dilation())
+        if self.padding == "valid":
+            return (0, 0)
+        p = pair(self.padding)
+        return (2 * p[0], 2 * p[1])
+
     def _max_pad(self, k: int, d: int) -> int:
         return k // 2
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
         require_rank(shape, 3, self.type)
-        k, p, d = pair(self.kernel), pair(self.padding), self._dilation()
-        for ki, pi, di in zip(k, p, d, strict=True):
-            if pi > self._max_pad(ki, di):
+        k, d = pair(self.kernel), self._dilation()
+        if isinstance(self.padding, str):
+            if self.ceil_mode:
                 raise ShapeError(
-                    f"padding {pi} is more than half the {ki}-wide window (PyTorch refuses it)",
-                    field="padding",
+                    f"padding '{self.padding}' sets the output size itself; drop ceil_mode",
+                    field="ceil_mode",
                 )
-        h, w = spatial_out(shape, k, self._stride(), (2 * p[0], 2 * p[1]), d, self.ceil_mode)
+        else:
+            for ki, pi, di in zip(k, pair(self.padding), d, strict=True):
+                if pi > self._max_pad(ki, di):
+                    raise ShapeError(
+                        f"padding {pi} is more than half the {ki}-wide window (PyTorch refuses it)",
+                        field="padding",
+                    )
+        h, w = spatial_out(shape, k, self._stride(), self._pad_total(shape), d, self.ceil_mode)
         return (shape[0], h, w)
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
@@ -79,12 +99,11 @@ class _Pool2d(Layer):
 
     def window_axes(self, shape: Shape) -> tuple[Axis, Axis]:
         """Where each window reads, per axis: what the unused-input lint and its test share."""
-        p = pair(self.padding)
         return window_axes(
             shape,
             pair(self.kernel),
             self._stride(),
-            (2 * p[0], 2 * p[1]),
+            self._pad_total(shape),
             self._dilation(),
             self.ceil_mode,
         )
@@ -100,11 +119,11 @@ class _Pool2d(Layer):
         10 instead of 9), while PyTorch and ONNX Runtime compute 9.
         """
         if not self.ceil_mode:
-            return None
-        k, p, d = pair(self.kernel), pair(self.padding), self._dilation()
-        for n, ki, si, pi, di in zip(shapes[0][1:], k, self._stride(), p, d, strict=True):
-            span = n + 2 * pi - di * (ki - 1) - 1
-            if -(-span // si) + 1 != window_out(n, ki, si, 2 * pi, di, True):
+            return None  # (ceil_mode never comes with 'same' or 'valid')
+        k, total, d = pair(self.kernel), self._pad_total(shapes[0]), self._dilation()
+        for n, ki, si, ti, di in zip(shapes[0][1:], k, self._stride(), total, d, strict=True):
+            span = n + ti - di * (ki - 1) - 1
+            if -(-span // si) + 1 != window_out(n, ki, si, ti, di, True):
                 return 22, (
                     "with ceil_mode, PyTorch drops the last window, which would start in "
                     "the padding; ONNX pooling does so only from opset 22"
@@ -115,7 +134,12 @@ class _Pool2d(Layer):
         fields = super().canonical(shapes)
         fields["kernel"] = list(pair(self.kernel))
         fields["stride"] = list(self._stride())
-        fields["padding"] = list(pair(self.padding))
+        total = self._pad_total(shapes[0])
+        fields["padding"] = (
+            [total[0] // 2, total[1] // 2]
+            if total[0] % 2 == 0 and total[1] % 2 == 0
+            else list(torch_pads(total))
+        )
         if self.ceil_mode:
             floor = self.model_copy(update={"ceil_mode": False})
             try:
@@ -152,15 +176,22 @@ class _Pool2d(Layer):
         fields["ceil_mode"] = True
         return fields
 
-    def _torch_kwargs(self) -> dict[str, object]:
+    def _torch_kwargs(self, shape: Shape) -> tuple[dict[str, object], bool]:
+        """nn.MaxPool2d/AvgPool2d's keyword arguments, and whether the padding is uneven
+        ('same' with an odd total), which those modules cannot express."""
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
         if self.stride is not None and self.stride != self.kernel:
             kw["stride"] = torch_arg(self.stride)
-        if self.padding != 0:
-            kw["padding"] = torch_arg(self.padding)
+        total = self._pad_total(shape)
+        uneven = total[0] % 2 == 1 or total[1] % 2 == 1
+        if uneven:
+            kw["stride"] = torch_arg(list(self._stride()))
+            kw["pads"] = torch_pads(total)
+        elif any(total):
+            kw["padding"] = torch_arg([total[0] // 2, total[1] // 2])
         if self.ceil_mode:
             kw["ceil_mode"] = True
-        return kw
+        return kw, uneven
 
 
 class MaxPool2d(_Pool2d):
@@ -173,8 +204,17 @@ class MaxPool2d(_Pool2d):
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
 
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        if self.padding == "same" and self.dilation != 1:
+            raise ShapeError(
+                "padding 'same' with a dilated max pool is not supported", field="padding"
+            )
+        return super().output_shape(shapes)
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
-        kw = self._torch_kwargs()
+        kw, uneven = self._torch_kwargs(shapes[0])
+        if uneven:  # TensorFlow pads with −∞ where the padding is uneven
+            return TorchCall("PaddedMaxPool2d", (), kw)
         if self.dilation != 1:
             kw["dilation"] = torch_arg(self.dilation)
         return TorchCall("nn.MaxPool2d", (), kw)
@@ -189,9 +229,24 @@ class AvgPool2d(_Pool2d):
         True, description="count padded zeros in the mean, as PyTorch does by default"
     )
 
+    def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        if (
+            self.padding == "same"
+            and self.count_include_pad
+            and "count_include_pad" in self.model_fields_set
+        ):
+            raise ShapeError(
+                "padding 'same' is TensorFlow's, which never counts the padding in the mean; "
+                "drop count_include_pad: true",
+                field="count_include_pad",
+            )
+        return super().output_shape(shapes)
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
-        kw = self._torch_kwargs()
-        if not self.count_include_pad:
+        kw, uneven = self._torch_kwargs(shapes[0])
+        if uneven:  # the mean over each window's real elements, as TensorFlow's
+            return TorchCall("PaddedAvgPool2d", (), kw)
+        if not self.count_include_pad or (self.padding == "same" and "padding" in kw):
             kw["count_include_pad"] = False
         return TorchCall("nn.AvgPool2d", (), kw)
 

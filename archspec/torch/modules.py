@@ -34,6 +34,78 @@ class ScaledTanh(nn.Module):
         return 1.7159 * torch.tanh(x * (2.0 / 3.0))
 
 
+class PaddedConv2d(nn.Conv2d):
+    """A convolution with TensorFlow's 'same' padding where it is uneven: the extra row and
+    column go at the bottom and right (PyTorch's padding='same' takes stride 1 only).
+
+    A subclass of nn.Conv2d, so its weights are named and initialised like one's.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+        )
+        self.pads = pads  # F.pad's order: left, right, top, bottom
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads))
+
+
+class PaddedMaxPool2d(nn.Module):
+    """Max pooling with TensorFlow's 'same' padding where it is uneven: the padding is −∞,
+    so it never wins a window, as in TensorFlow."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int],
+        pads: tuple[int, int, int, int],
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.pads = kernel_size, stride, pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(x, self.pads, value=float("-inf"))
+        return F.max_pool2d(padded, self.kernel_size, self.stride)
+
+
+class PaddedAvgPool2d(nn.Module):
+    """Average pooling with TensorFlow's 'same' padding where it is uneven: each window's mean
+    over its real elements only (TensorFlow never counts the padding)."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int],
+        pads: tuple[int, int, int, int],
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.pads = kernel_size, stride, pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sums = F.avg_pool2d(F.pad(x, self.pads), self.kernel_size, self.stride)
+        real = F.avg_pool2d(
+            F.pad(torch.ones_like(x[:1, :1]), self.pads), self.kernel_size, self.stride
+        )
+        return sums / real  # both are means over the whole window: their ratio is the real mean
+
+
 class Subsample(nn.Module):
     """LeNet-5's S2/S4: each window's sum times a per-channel coefficient, plus a per-channel bias.
 
