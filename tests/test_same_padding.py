@@ -26,7 +26,7 @@ def tf_pads(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
 
 def tf_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, s: int, d: int) -> np.ndarray:
     """Cross-correlation over a 'SAME'-padded input, one output position at a time."""
-    _, c, h, wd = x.shape
+    h, wd = x.shape[2:]
     k = w.shape[-1]
     (top, bottom), (left, right) = tf_pads(h, k, s, d), tf_pads(wd, k, s, d)
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))

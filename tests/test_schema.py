@@ -166,7 +166,7 @@ INVALID = {
     "zero kernel": (("layers", 0, "kernel"), 0),
     "three-element kernel": (("layers", 0, "kernel"), [3, 3, 3]),
     "bad padding word": (("layers", 0, "padding"), "full"),
-    "bad activation": (("layers", 0, "activation"), "gelu"),
+    "bad activation": (("layers", 0, "activation"), "swish"),
     "layer name with a dash": (("layers", 0, "name"), "conv-1"),
     "dropout p of 1": (("layers", 6, "p"), 1.0),
     "empty inputs": (("layers", 2, "inputs"), []),

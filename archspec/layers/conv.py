@@ -87,8 +87,8 @@ class Conv2d(Layer):
         uneven = self.padding == "same" and any(t % 2 for t in self._pad_total(shape))
         if uneven and self.input_maps is not None and pair(self.stride) != (1, 1):
             raise ShapeError(
-                "padding 'same' with an uneven total needs a plain convolution, "
-                "not an input_maps table",
+                "padding 'same' with a stride and an uneven total needs a plain "
+                "convolution, not an input_maps table",
                 field="padding",
             )
         if c_in % self.groups or self.out_channels % self.groups:
