@@ -180,7 +180,9 @@ class Layer(BaseModel):
 
     # allow_inf_nan=False: an infinite LRN alpha or k (`.inf`, or 1e400 read as inf)
     # would pass every range check and make the layer output 0 or NaN.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
     name: Name = Field(
         description="unique identifier; also the PyTorch submodule and ONNX value name"
