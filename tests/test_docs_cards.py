@@ -88,9 +88,9 @@ def test_card_shows_a_figure_published_rounded(generated: dict[str, str]) -> Non
 
 
 def test_card_of_a_spec_with_warnings_lists_them(generated: dict[str, str]) -> None:
-    card = generated["docs/models/alexnet-torchvision.md"]
-    assert "- `specs/alexnet-torchvision.yaml:" in card
-    assert "leaves the last 1 row and 1 column of its 3×224×224 input unused" in card
+    card = generated["docs/models/alexnet-d2l.md"]
+    assert "- `specs/alexnet-d2l.yaml:" in card
+    assert "leaves the last 1 row and 1 column of its 1×224×224 input unused" in card
 
 
 def test_stale_detection_names_the_file_and_the_fix(

@@ -260,9 +260,16 @@ def window_out(
 
 
 def unused_pixels(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
-    """Rows (or columns) at the far edge that no window covers, when windows stop short."""
+    """Input rows (or columns) at the far edge that no window covers, when windows stop short.
+
+    The windows slide over the padded input; what they leave uncovered at the far
+    edge is first the far side's padding (``pad_total - pad_total // 2``, as
+    PyTorch splits it), and only beyond it real pixels: ResNet's 7×7/2 conv1 with
+    padding 3 on 224×224 leaves one padded column, no pixel.
+    """
     span = size + pad_total - dilation * (kernel - 1) - 1
-    return span % stride if span >= 0 else 0
+    left = span % stride if span >= 0 else 0
+    return max(left - (pad_total - pad_total // 2), 0)
 
 
 def fmt_shape(shape: Sequence[int]) -> str:
