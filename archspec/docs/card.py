@@ -19,7 +19,7 @@ from typing import Any
 from archspec.analysis import Analysis, analyze
 from archspec.diagnose import verify
 from archspec.docs.diagram import mermaid
-from archspec.layers.base import Expect, fmt_shape
+from archspec.layers.base import Expect, fmt_shape, published_holds
 from archspec.report import human_bytes, markdown_table
 from archspec.spec import validate
 from archspec.spec.diagnostics import Diagnostic, Kind
@@ -42,12 +42,16 @@ class Expectation:
     def holds(self) -> bool:
         if self.figure == "output":
             return tuple(self.expected) == tuple(self.computed)
+        if isinstance(self.expected, str):  # printed rounded by the source: '15.47G'
+            return published_holds(self.expected, self.computed)
         return bool(self.expected == self.computed)
 
     def cells(self) -> tuple[str, str]:
         """Expected and computed figures as a reader wants them: shapes as 6×28×28, counts with commas."""
         if self.figure == "output":
             return fmt_shape(self.expected), fmt_shape(self.computed)
+        if isinstance(self.expected, str):
+            return self.expected, f"{self.computed:,}"
         return f"{self.expected:,}", f"{self.computed:,}"
 
 
