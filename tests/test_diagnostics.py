@@ -224,7 +224,9 @@ def test_unused_pixels_are_pixels_not_padding(
     text = GOOD.replace("[1, 8, 8]", f"[1, {size}, {size}]").replace("kernel: 3}", layer + "}")
     code, err = check(tmp_path, capsys, text, "--strict")
     assert (code, "reads no pixel" in err) == ((1, True) if warned else (0, False)), err
-    if size == 228:  # 228 + 2 − 11 = 219 = 54·4 + 3: the last 3 rows of the padded input, 1 of them padding
+    if (
+        size == 228
+    ):  # 228 + 2 − 11 = 219 = 54·4 + 3: the last 3 rows of the padded input, 1 of them padding
         assert "reads no pixel of 2 rows and 2 columns of its 1×228×228 input" in err
 
 
