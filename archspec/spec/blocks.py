@@ -236,16 +236,17 @@ class _Expander:
                 self.error((*path, "inputs"), "a block use reads one input: inputs: [name]", uses)
                 return None
             start = self.resolve(inputs[0], local, block_input)
-        expect = item.get("expect")
-        if expect is not None:
+        raw_expect = item.get("expect")
+        expect: Expect | None = None
+        if raw_expect is not None:
             try:
-                expect = Expect.model_validate(expect)
+                expect = Expect.model_validate(raw_expect)
             except ValidationError as exc:
                 seen: set[PathKey] = set()
                 for err in exc.errors(include_url=False)[:MAX_ERRORS]:
                     # pydantic's loc names union branches too: keep the parts in the data
                     where: PathKey = (*path, "expect")
-                    node = expect
+                    node: Any = raw_expect
                     for seg in err["loc"]:
                         inside = isinstance(node, dict) and seg in node
                         inside = inside or (
