@@ -165,7 +165,12 @@ def test_generated_module_computes_what_the_compiler_builds(
     cls = getattr(import_file(generated[name]), class_name(name))
     torch.manual_seed(1)
     model = cls().eval()
-    assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMS[name]
+    # the figure the source publishes (the spec cites it), else the calculator's (d2l's NiN
+    # publishes shapes only)
+    expect = analysis.spec.expect
+    cited = expect.params if expect is not None and isinstance(expect.params, int) else None
+    want = PUBLISHED_PARAMS.get(name, cited if cited is not None else analysis.totals.params)
+    assert sum(p.numel() for p in model.parameters()) == want
     model.load_state_dict(compiled.state_dict())  # strict: same names, same shapes
     compiled.load_state_dict(model.state_dict())  # and back
     x = torch.randn(2, *analysis.input_shape)
@@ -202,10 +207,21 @@ def _declared(text: str, cls_name: str) -> dict[str, ast.expr]:
             assert isinstance(target, ast.Attribute)
             found[target.attr] = stmt.value
         else:
+            # self.add_module("name", call) or, for a block's dotted name,
+            # self.get_submodule("parent").add_module("leaf", call)
             assert isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
             key, value = stmt.value.args
             assert isinstance(key, ast.Constant)
-            found[str(key.value)] = value
+            owner = stmt.value.func
+            assert isinstance(owner, ast.Attribute) and owner.attr == "add_module"
+            parent = ""
+            if isinstance(owner.value, ast.Call):  # self.get_submodule("parent")
+                (where,) = owner.value.args
+                assert isinstance(where, ast.Constant)
+                parent = f"{where.value}."
+            if ast.unparse(value) == "nn.Module()":
+                continue  # a container that holds a block's layers, not a layer
+            found[parent + str(key.value)] = value
     return found
 
 

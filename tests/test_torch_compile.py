@@ -185,8 +185,15 @@ def test_torchinfo_agrees(name: str, built: Callable[[str], tuple[Analysis, Spec
 
 
 def _torchinfo_per_layer(stats: torchinfo.ModelStatistics) -> dict[str, int]:
-    """torchinfo's own Mult-Adds of each layer's module, keyed by its submodule name."""
-    return {info.var_name: info.macs for info in stats.summary_list if info.depth == 1}
+    """torchinfo's own Mult-Adds of each layer's module, keyed by its path in the model
+    (a block's layers are nested: layer1.0.conv1); the containers themselves left out."""
+    root = stats.summary_list[0].module
+    path = {id(m): n for n, m in root.named_modules()}
+    return {
+        path[id(info.module)]: info.macs
+        for info in stats.summary_list
+        if info.depth >= 1 and not info.children
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
