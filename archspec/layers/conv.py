@@ -17,15 +17,22 @@ from archspec.layers.base import (
     NonNegIntOrPair,
     PositiveInt,
     ReceptiveField,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     pair,
     require_rank,
     spatial_out,
     torch_arg,
     window_lint,
 )
+
+
+def _blocked(channels: int) -> int:
+    return -(-channels // 16) * 16
 
 
 class Conv2d(Layer):
@@ -56,6 +63,16 @@ class Conv2d(Layer):
     count_rule = (
         "params = k_h·k_w·C_in/g·C_out + C_out; connections = (k_h·k_w·C_in/g + 1)·C_out·H·W; "
         "macs = k_h·k_w·C_in/g·C_out·H·W (with input_maps, C_in/g is each map's table length)"
+    )
+    train_rule = (
+        "backward: grad_input = macs (none for the first layer), grad_weight = macs, "
+        "both as the forward's count (with input_maps, the table's MACs although PyTorch "
+        "convolves a dense masked kernel; the bias gradient is a sum, not counted); saves its "
+        "input, even when no gradient flows to it (in autocast's type: a copy when the "
+        "input is wider) and its weights (a low-precision copy under autocast; with "
+        "input_maps, the dense C_out·C_in·k_h·k_w kernel and the table's int64 index); "
+        "on the CPU its backward pass also allocates oneDNN's 16-channel-blocked copies of the "
+        "output gradient and (when needed) the input gradient, ⌈C/16⌉·16 maps each"
     )
 
     def _pad_total(self) -> tuple[int, int]:
@@ -124,6 +141,36 @@ class Conv2d(Layer):
             params=weights + biases,
             connections=(weights + biases) * positions,
             macs=weights * positions,
+        )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        c_in = shapes[0][0]
+        macs = self._fan_in_weights(c_in) * out[1] * out[2]
+        kh, kw = pair(self.kernel)
+        weights = self._fan_in_weights(c_in)
+        saved: list[Saved] = [Saved("input", dtype="low")]
+        if self.input_maps is None:
+            saved.append(Saved("weight copy", weights, "low", per_sample=False, autocast_only=True))
+        else:
+            n_maps = sum(len(m) for m in self.input_maps)
+            saved.append(Saved("kernel index", n_maps, "int64", per_sample=False))
+            dense = self.out_channels * c_in * kh * kw
+            saved.append(Saved("dense kernel", dense, "low", per_sample=False))
+        tensors = (weights, self.out_channels) if self.bias else (weights,)
+        # oneDNN (PyTorch's CPU convolution) computes the backward pass on copies in a
+        # 16-channel-blocked layout: the output gradient, and the input gradient if needed.
+        workspace = 0
+        if ctx.device == "cpu":
+            workspace = _blocked(self.out_channels) * out[1] * out[2]
+            if ctx.needs_input_grad[0]:
+                workspace += _blocked(c_in) * shapes[0][1] * shapes[0][2]
+        return Training(
+            grad_input_macs=macs if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=macs,
+            saved=tuple(saved),
+            output_dtype="low",
+            param_tensors=tensors,
+            workspace=workspace,
         )
 
     def receptive_field(

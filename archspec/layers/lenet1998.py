@@ -15,9 +15,12 @@ from archspec.layers.base import (
     Layer,
     PositiveInt,
     ReceptiveField,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     numel,
     pair,
     require_rank,
@@ -37,6 +40,14 @@ class Subsample(Layer):
 
     shape_rule = "H_out = ⌊(H − k)/s⌋ + 1, likewise W; channels unchanged"
     count_rule = "params = 2·C; connections = (k_h·k_w + 1)·C·H·W; macs = C·H·W"
+    train_rule = (
+        "backward: grad_input = C·H·W (none for the first layer), grad_weight = C·H·W (the "
+        "coefficient's; the bias gradient is a sum, not counted), as a depthwise 1×1 "
+        "convolution of the window sums would count them; saves its input when a gradient "
+        "flows to it (the window-sum pooling's) and the C·H·W window sums (for the "
+        "coefficients' gradient), both in the input's type; output in float32 under autocast "
+        "(the float32 coefficients promote it)"
+    )
 
     def _stride(self) -> tuple[int, int]:
         return pair(self.stride if self.stride is not None else self.kernel)
@@ -50,6 +61,18 @@ class Subsample(Layer):
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         kh, kw = pair(self.kernel)
         return Counts(params=2 * out[0], connections=(kh * kw + 1) * numel(out), macs=numel(out))
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        macs = numel(out)
+        saved = [Saved("input")] if ctx.needs_input_grad[0] else []
+        saved.append(Saved("window sums", numel(out), "input"))
+        return Training(
+            grad_input_macs=macs if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=macs,
+            saved=tuple(saved),
+            output_dtype="float32",
+            param_tensors=(out[0], out[0]),
+        )
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
@@ -82,6 +105,12 @@ class RBF(Layer):
     smaller_is_better = True  # y_j is a squared distance: the nearest centre wins
     shape_rule = "[in] → [out_features]"
     count_rule = "buffers (or params if trainable) = in·out; connections = in·out; macs = in·out"
+    train_rule = (
+        "backward: grad_input = in·out (none for the first layer), grad_weight = in·out only "
+        "if trainable, as the matmul form ‖x‖² − 2x·Wᵀ + ‖w‖² counts them; saves the "
+        "out·in differences x_i − w_ij in float32 (the float32 centres promote them), when "
+        "any gradient is needed; output float32"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
@@ -99,6 +128,17 @@ class RBF(Layer):
             buffers=0 if self.trainable else n,
             connections=n,
             macs=n,
+        )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        n = shapes[0][0] * self.out_features
+        needed = ctx.needs_input_grad[0] or self.trainable
+        return Training(
+            grad_input_macs=n if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=n if self.trainable else 0,
+            saved=(Saved("differences", n, "float32"),) if needed else (),
+            output_dtype="float32",
+            param_tensors=(n,) if self.trainable else (),
         )
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:

@@ -7,7 +7,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from archspec.layers.base import Counts, Layer, PositiveInt, Shape, ShapeError, TorchCall, numel
+from archspec.layers.base import (
+    Counts,
+    Layer,
+    PositiveInt,
+    Saved,
+    Shape,
+    ShapeError,
+    TorchCall,
+    TrainContext,
+    Training,
+    numel,
+)
 
 
 class LRN(Layer):
@@ -28,6 +39,13 @@ class LRN(Layer):
     count_rule = (
         "connections = size·C·H·W (each output reads size neighbouring maps); no params, no MACs"
     )
+    train_rule = (
+        "backward: no MACs (elementwise and a window sum); PyTorch composes LRN from "
+        "elementwise ops, which save, when a gradient flows to the input: the input, the "
+        "squares zero-padded to (C + size − 1) maps, k + α/n·Σa² and its β-th power (C·H·W each); "
+        "under CPU autocast the padded squares and what follows are float32 (its 3-D pooling "
+        "runs in float32), under CUDA autocast the last two (pow runs in float32)"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
@@ -37,6 +55,24 @@ class LRN(Layer):
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         return Counts(connections=self.size * numel(out))
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0]:
+            return Training()
+        n = numel(out)
+        padded = n // out[0] * (out[0] + self.size - 1)
+        pooled_fp32 = ctx.autocast and ctx.device == "cpu" and len(out) >= 3
+        pow_fp32 = pooled_fp32 or (ctx.autocast and ctx.device == "cuda")
+        after = "float32" if pow_fp32 else "input"
+        return Training(
+            saved=(
+                Saved("input"),
+                Saved("padded squares", padded, "float32" if pooled_fp32 else "input"),
+                Saved("k + α/n·Σa²", n, after),
+                Saved("(k + α/n·Σa²)^β", n, after),
+            ),
+            output_dtype=after,
+        )
 
     def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
         # torch's exporter lowers LRN through a Pad whose 18→17 conversion has no adapter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,9 +15,12 @@ from archspec.layers.base import (
     Layer,
     NonNegIntOrPair,
     ReceptiveField,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     numel,
     pair,
     require_rank,
@@ -40,6 +43,9 @@ class _Pool2d(Layer):
 
     shape_rule = "H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 (⌈⌉ with ceil_mode, PyTorch's rule); channels unchanged"
     count_rule = "connections = k_h·k_w·C·H·W; no params, no MACs"
+    train_rule = "backward: no MACs; saves its input when a gradient flows to it"
+    # Max pooling also keeps the argmax of each window, as int64 indices.
+    _saves_indices: ClassVar[bool] = False
 
     def _stride(self) -> tuple[int, int]:
         return pair(self.stride if self.stride is not None else self.kernel)
@@ -66,6 +72,14 @@ class _Pool2d(Layer):
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         kh, kw = pair(self.kernel)
         return Counts(connections=kh * kw * numel(out))
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0]:
+            return Training()
+        saved = [Saved("input")]
+        if self._saves_indices:
+            saved.append(Saved("indices", numel(out), "int64"))
+        return Training(saved=tuple(saved))
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
@@ -115,6 +129,12 @@ class MaxPool2d(_Pool2d):
 
     type: Literal["maxpool2d"]
     dilation: IntOrPair = Field(1, description="spacing between window taps")
+
+    train_rule = (
+        "backward: no MACs; saves its input and the int64 index of each window's maximum "
+        "(C·H·W of them) when a gradient flows to its input"
+    )
+    _saves_indices = True
 
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
@@ -179,6 +199,16 @@ class AdaptiveAvgPool2d(Layer):
         rows = _adaptive_sum(h_in, out[1])
         cols = _adaptive_sum(w_in, out[2])
         return Counts(connections=c * rows * cols)
+
+    train_rule = (
+        "backward: no MACs; saves its input when a gradient flows to it, except for a 1×1 "
+        "output, which PyTorch computes as a mean that keeps no tensor"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0] or out[1:] == (1, 1):
+            return Training()
+        return Training(saved=(Saved("input"),))
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]

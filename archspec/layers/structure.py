@@ -7,7 +7,17 @@ from typing import Literal
 
 from pydantic import Field
 
-from archspec.layers.base import Layer, Shape, ShapeError, TorchCall, fmt_shape, numel
+from archspec.layers.base import (
+    Layer,
+    Saved,
+    Shape,
+    ShapeError,
+    TorchCall,
+    TrainContext,
+    Training,
+    fmt_shape,
+    numel,
+)
 
 
 class Dropout(Layer):
@@ -15,6 +25,20 @@ class Dropout(Layer):
 
     type: Literal["dropout"]
     p: float = Field(0.5, ge=0, lt=1, description="drop probability, in [0, 1)")
+
+    train_rule = (
+        "backward: no MACs; with p > 0 saves its mask when a gradient flows to its input: "
+        "one bool per element on CUDA (native_dropout), one element of the input's type on "
+        "the CPU (PyTorch multiplies by a scaled noise tensor there); p = 0 returns its input"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if self.p == 0:
+            return Training(aliases_input=True)
+        if not ctx.needs_input_grad[0]:
+            return Training()
+        cuda = ctx.device == "cuda"
+        return Training(saved=(Saved("mask", numel(out), "bool" if cuda else "input"),))
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Dropout", (), {"p": self.p})
@@ -26,6 +50,10 @@ class Flatten(Layer):
     type: Literal["flatten"]
 
     shape_rule = "[C, H, W] → [C·H·W]"
+    train_rule = "backward: no MACs; saves nothing; its output is a view of its input (no memory)"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(aliases_input=True)
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         return (numel(shapes[0]),)
@@ -42,6 +70,10 @@ class Concat(Layer):
 
     arity = (2, None)
     shape_rule = "sizes along axis add up; every other axis must match"
+    train_rule = "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(output_dtype="promote")
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         first = shapes[0]
@@ -74,6 +106,10 @@ class Add(Layer):
 
     arity = (2, None)
     shape_rule = "all inputs share one shape, which is the output's"
+    train_rule = "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(output_dtype="promote")
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         for other in shapes[1:]:
