@@ -439,10 +439,12 @@ def _walk_step(
         param_grads = Size(row.params * ITEMSIZE[MASTER], 0)
         for t in new:
             live[t.key] = t
-        if tr.workspace:
+        if tr.workspace or tr.workspace_fixed:
             live["workspace"] = Tensor("workspace", tr.workspace, op_out.dtype)
+            live["workspace:fixed"] = Tensor("workspace:fixed", tr.workspace_fixed, op_out.dtype, False)
         snap(f"backward of {row.name}", param_grads)
         live.pop("workspace", None)
+        live.pop("workspace:fixed", None)
         grads_held = grads_held + param_grads
         # The node frees what it saved (once its earliest saver has run) and the
         # gradient of its output is dropped unless the caller holds it.
@@ -513,17 +515,32 @@ def inference_snapshot(analysis: Analysis) -> Snapshot:
     )
 
 
-def largest_batch(snapshots: Sequence[Snapshot], budget: int) -> int | None:
-    """The largest batch whose peak fits ``budget`` bytes; None when batch 1 does not; -1: any."""
-    best: int | None = -1
-    for s in snapshots:
-        size = total(list(s.parts.values()))
-        if size.fixed + size.per_sample > budget:
-            return None
-        if size.per_sample:
-            fits = (budget - size.fixed) // size.per_sample
-            best = fits if best == -1 or best is None else min(best, fits)
-    return best
+@dataclass(frozen=True)
+class Fit:
+    """The largest batch that fits (None: not even 1), its peak and where, and the next batch's peak."""
+
+    batch: int | None
+    peak: int
+    moment: str
+    next_peak: int
+
+
+def fit(snapshots: Sequence[Snapshot], budget: int) -> Fit:
+    """The largest batch whose predicted peak is at most ``budget`` bytes.
+
+    Every moment's live memory is a + b·batch, so the peak is the largest of
+    a few lines and the answer is exact: min over moments of ⌊(budget − a)/b⌋.
+    """
+    sizes = [total(list(s.parts.values())) for s in snapshots]
+    peak1, snap1 = peak_at(snapshots, 1)
+    if peak1 > budget:
+        return Fit(None, peak1, snap1.moment, peak1)
+    best = min(
+        ((budget - s.fixed) // s.per_sample for s in sizes if s.per_sample),
+        default=2**63 - 1,
+    )
+    peak, snap = peak_at(snapshots, best)
+    return Fit(best, peak, snap.moment, peak_at(snapshots, best + 1)[0])
 
 
 def peak_at(snapshots: Sequence[Snapshot], batch: int) -> tuple[int, Snapshot]:

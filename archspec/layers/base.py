@@ -153,6 +153,7 @@ class Training:
     aliases_input: bool = False
     param_tensors: tuple[int, ...] = ()
     workspace: int = 0
+    workspace_fixed: int = 0  # the same, independent of the batch (e.g. reordered weights)
 
 
 class Expect(BaseModel):

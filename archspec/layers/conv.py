@@ -159,11 +159,14 @@ class Conv2d(Layer):
         tensors = (weights, self.out_channels) if self.bias else (weights,)
         # oneDNN (PyTorch's CPU convolution) computes the backward pass on copies in a
         # 16-channel-blocked layout: the output gradient, and the input gradient if needed.
-        workspace = 0
+        workspace = fixed = 0
         if ctx.device == "cpu":
             workspace = _blocked(self.out_channels) * out[1] * out[2]
             if ctx.needs_input_grad[0]:
                 workspace += _blocked(c_in) * shapes[0][1] * shapes[0][2]
+            # and a blocked copy of the kernel
+            groups = self.groups if self.input_maps is None else 1
+            fixed = _blocked(self.out_channels) * _blocked(c_in // groups) * kh * kw
         return Training(
             grad_input_macs=macs if ctx.needs_input_grad[0] else 0,
             grad_weight_macs=macs,
@@ -171,6 +174,7 @@ class Conv2d(Layer):
             output_dtype="low",
             param_tensors=tensors,
             workspace=workspace,
+            workspace_fixed=fixed,
         )
 
     def receptive_field(

@@ -7,8 +7,10 @@ import gc
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from archspec.analysis import Analysis, analyze
+from archspec.cli.train_options import add_setup_arguments, setup_from_args
 from archspec.report import (
     RICH_MAX_ROWS,
     markdown_table,
@@ -30,6 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.add_argument("--strict", action="store_true", help="treat warnings as failures (exit 1)")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="add one training step's figures: backward FLOPs, saved bytes, memory and its peak",
+    )
+    add_setup_arguments(p)
 
 
 def spec_files(paths: list[str]) -> list[Path]:
@@ -73,8 +81,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     results = [(str(f), *check_file(f)) for f in files]
     code = max(exit_code(diags, args.strict) for _, _, diags in results)
+    train = _training_hook(args)
     if args.format == "json":
-        doc = {"specs": [spec_json(f, a, d, args.strict) for f, a, d in results]}
+        doc = {"specs": [train(spec_json(f, a, d, args.strict), a) for f, a, d in results]}
         # Pretty for people at a terminal; compact (and ~5× faster to encode) for programs.
         indent = 2 if sys.stdout.isatty() else None
         sys.stdout.write(json.dumps(doc, indent=indent) + "\n")
@@ -85,15 +94,27 @@ def _run(args: argparse.Namespace) -> int:
             if analysis is not None:
                 print(markdown_table(analysis) + "\n")
                 print(summary_line(analysis, diags) + "\n")
+                train(None, analysis, "markdown")
             for d in diags:
                 print(f"- {d.render()}")
             print()
         return code
-    _print_tables(results)
+    _print_tables(results, train)
     return code
 
 
-def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) -> None:
+def _training_hook(args: argparse.Namespace) -> Any:
+    """With --train, a function that adds the training figures to one spec's output; else a no-op."""
+    if not args.train:
+        return lambda doc, analysis, fmt="json": doc
+    from archspec.training_report import renderer
+
+    return renderer(setup_from_args(args))
+
+
+def _print_tables(
+    results: list[tuple[str, Analysis | None, list[Diagnostic]]], train: Any
+) -> None:
     from rich.console import Console
 
     out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
@@ -105,5 +126,6 @@ def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]]) 
                 out.print(rich_table(analysis))
             out.print(summary_line(analysis, diags), soft_wrap=True)
             out.print()
+            train(out, analysis, "table")
         for d in diags:
             print(d.render(), file=sys.stderr)
