@@ -217,7 +217,9 @@ class _State:
     setup: Setup
     value: dict[str, Tensor] = field(default_factory=dict)  # value name → its storage
     needs_grad: dict[str, bool] = field(default_factory=dict)
-    saved: dict[str, Tensor] = field(default_factory=dict)  # storage key → tensor, first saver's order
+    saved: dict[str, Tensor] = field(
+        default_factory=dict
+    )  # storage key → tensor, first saver's order
     first_saver: dict[str, tuple[int, int]] = field(default_factory=dict)  # (layer, 0 op / 1 act)
     made: list[list[Tensor]] = field(default_factory=list)  # per layer: new tensors it allocates
 
@@ -247,10 +249,7 @@ def _resolve(
     if item.autocast_only and not setup.autocast:
         return None
     if item.tensor.startswith("input") or item.tensor == "output":
-        if item.tensor == "output":
-            src = output
-        else:
-            src = inputs[int(item.tensor[5:] or 0)]
+        src = output if item.tensor == "output" else inputs[int(item.tensor[5:] or 0)]
         if item.dtype == "low" and setup.autocast and ITEMSIZE[src.dtype] > ITEMSIZE[setup.low]:
             copy = Tensor(f"{owner}:{item.tensor} as {setup.low}", src.elements, setup.low)
             made.append(copy)
@@ -279,6 +278,7 @@ def analyze_training(analysis: Analysis, setup: Setup) -> TrainAnalysis:
     st.value[INPUT] = x
     st.needs_grad[INPUT] = False
     rows: list[TrainRow] = []
+    live_layers = _reach_output(analysis)
     ops: list[tuple[Training, Training | None, Tensor, Tensor]] = []
     param_tensors: list[int] = []
     params = 0
@@ -321,13 +321,16 @@ def analyze_training(analysis: Analysis, setup: Setup) -> TrainAnalysis:
         param_tensors.extend(tr.param_tensors)
         params += row.params
         b = setup.batch
+        runs = row.name in live_layers  # a layer the output does not read gets no gradient
         rows.append(
             TrainRow(
                 name=row.name,
-                grad_input_flops=2 * b * tr.grad_input_macs,
-                grad_weight_flops=2 * b * tr.grad_weight_macs,
+                grad_input_flops=2 * b * tr.grad_input_macs if runs else 0,
+                grad_weight_flops=2 * b * tr.grad_weight_macs if runs else 0,
                 saved=total([t.size for t in first]),
-                saved_tensors=tuple(t.key.split(":", 1)[1] if ":" in t.key else t.key for t in first),
+                saved_tensors=tuple(
+                    t.key.split(":", 1)[1] if ":" in t.key else t.key for t in first
+                ),
                 batch=b,
             )
         )
@@ -348,6 +351,19 @@ def analyze_training(analysis: Analysis, setup: Setup) -> TrainAnalysis:
         saved_activations=total([t.size for t in st.saved.values()]),
         snapshots=tuple(snapshots),
     )
+
+
+def _reach_output(analysis: Analysis) -> set[str]:
+    """The layers the model's output depends on (the others' backward never runs)."""
+    graph = analysis.graph
+    found = {graph.output}
+    stack = [graph.output]
+    while stack:
+        for src in graph.inputs[stack.pop()]:
+            if src != INPUT and src not in found:
+                found.add(src)
+                stack.append(src)
+    return found
 
 
 def _walk_step(
@@ -407,12 +423,17 @@ def _walk_step(
                 and t.key in live
             ):
                 del live[t.key]
+    # A layer the output does not read is dropped with its autograd graph as forward returns.
+    dead = {i for i, row in enumerate(rows) if row.name not in _reach_output(analysis)}
+    for key, (i, _) in st.first_saver.items():
+        if i in dead and key in live and key not in persistent:
+            del live[key]
     # Backward, in reverse: gradients of values, parameter gradients accumulating.
     grad_of: dict[str, Tensor] = {out_name: grad_out}
     persistent.add(output.key)
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
-        tr, act_tr, op_out, out = ops[i]
+        tr, act_tr, op_out, _out = ops[i]
         g = grad_of.get(row.name)
         if g is None or not st.needs_grad[row.name]:
             continue
@@ -441,7 +462,9 @@ def _walk_step(
             live[t.key] = t
         if tr.workspace or tr.workspace_fixed:
             live["workspace"] = Tensor("workspace", tr.workspace, op_out.dtype)
-            live["workspace:fixed"] = Tensor("workspace:fixed", tr.workspace_fixed, op_out.dtype, False)
+            live["workspace:fixed"] = Tensor(
+                "workspace:fixed", tr.workspace_fixed, op_out.dtype, False
+            )
         snap(f"backward of {row.name}", param_grads)
         live.pop("workspace", None)
         live.pop("workspace:fixed", None)

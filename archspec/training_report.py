@@ -29,7 +29,7 @@ def add_json(doc: dict[str, Any], train: TrainAnalysis) -> None:
 
 
 def table_rows(train: TrainAnalysis) -> list[tuple[str, ...]]:
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             r.name,
             f"{r.backward_flops:,}",
@@ -86,7 +86,10 @@ def plain_table(train: TrainAnalysis) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     lines = []
     for r in rows:
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -110,7 +113,9 @@ def memory_table(train: TrainAnalysis) -> str:
         f"| other live tensors (batch, outputs, gradients, workspace) | | "
         f"{mem['at_peak']['transient']:,} B |"
     )
-    lines.append(f"| **peak** ({mem['peak_at']}) | | **{mem['peak']:,} B ({human_bytes(mem['peak'])})** |")
+    lines.append(
+        f"| **peak** ({mem['peak_at']}) | | **{mem['peak']:,} B ({human_bytes(mem['peak'])})** |"
+    )
     return "\n".join(lines)
 
 

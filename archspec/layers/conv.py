@@ -69,7 +69,8 @@ class Conv2d(Layer):
         "both as the forward's count (with input_maps, the table's MACs although PyTorch "
         "convolves a dense masked kernel; the bias gradient is a sum, not counted); saves its "
         "input, even when no gradient flows to it (in autocast's type: a copy when the "
-        "input is wider) and its weights (a low-precision copy under autocast; with "
+        "input is wider; with padding 'same' and an odd total padding, PyTorch's zero-padded "
+        "copy of it, one row or column larger) and its weights (a low-precision copy under autocast; with "
         "input_maps, the dense C_out·C_in·k_h·k_w kernel and the table's int64 index); "
         "on the CPU its backward pass also allocates oneDNN's 16-channel-blocked copies of the "
         "output gradient and (when needed) the input gradient, ⌈C/16⌉·16 maps each"
@@ -149,6 +150,11 @@ class Conv2d(Layer):
         kh, kw = pair(self.kernel)
         weights = self._fan_in_weights(c_in)
         saved: list[Saved] = [Saved("input", dtype="low")]
+        if self.padding == "same" and any(t % 2 for t in self._pad_total()):
+            # An odd total padding: PyTorch pads a copy by the extra pixel and convolves that.
+            c, h, w = shapes[0]
+            extra_h, extra_w = (t % 2 for t in self._pad_total())
+            saved[0] = Saved("padded input", c * (h + extra_h) * (w + extra_w), "low")
         if self.input_maps is None:
             saved.append(Saved("weight copy", weights, "low", per_sample=False, autocast_only=True))
         else:

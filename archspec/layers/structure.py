@@ -70,7 +70,9 @@ class Concat(Layer):
 
     arity = (2, None)
     shape_rule = "sizes along axis add up; every other axis must match"
-    train_rule = "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+    train_rule = (
+        "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+    )
 
     def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
         return Training(output_dtype="promote")
@@ -106,7 +108,9 @@ class Add(Layer):
 
     arity = (2, None)
     shape_rule = "all inputs share one shape, which is the output's"
-    train_rule = "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+    train_rule = (
+        "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+    )
 
     def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
         return Training(output_dtype="promote")

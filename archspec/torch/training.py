@@ -24,6 +24,7 @@ from torch import nn
 from archspec.analysis import Analysis
 from archspec.graph import INPUT
 from archspec.torch import modules
+from archspec.torch.build import SpecModule
 from archspec.training import PRECISIONS, Setup
 
 LOW = {"float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -37,7 +38,7 @@ def autocast(setup: Setup, device: str = "cpu") -> AbstractContextManager[Any]:
 
 
 def run_layers(
-    module: nn.Module, x: torch.Tensor, around: Callable[[str], AbstractContextManager[Any]]
+    module: SpecModule, x: torch.Tensor, around: Callable[[str], AbstractContextManager[Any]]
 ) -> torch.Tensor:
     """The compiled module's forward pass (its plan, its activations), each layer inside ``around(name)``."""
     values: dict[str, torch.Tensor] = {INPUT: x}
@@ -59,7 +60,9 @@ def optimizer(module: nn.Module, name: str) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3)
 
 
-def inputs(analysis: Analysis, batch: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def inputs(
+    analysis: Analysis, batch: int, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch and the loss's gradient with respect to the output (float32; the output's type is set later)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *analysis.input_shape, generator=gen).to(device)
@@ -67,7 +70,7 @@ def inputs(analysis: Analysis, batch: int, device: str = "cpu") -> tuple[torch.T
     return x, g
 
 
-def saved_bytes(module: nn.Module, setup: Setup, x: torch.Tensor) -> dict[str, int]:
+def saved_bytes(module: SpecModule, setup: Setup, x: torch.Tensor) -> dict[str, int]:
     """Bytes that pass through the saved-tensor hooks during each layer's forward pass.
 
     Parameters and buffers are excluded; a storage saved twice (a ReLU's output
@@ -96,7 +99,10 @@ def saved_bytes(module: nn.Module, setup: Setup, x: torch.Tensor) -> dict[str, i
         per_layer.setdefault(name, 0)
         yield
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(setup, x.device.type):
+    with (
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        autocast(setup, x.device.type),
+    ):
         run_layers(module, x, layer)
     return per_layer
 
@@ -172,7 +178,7 @@ def measure_peak(module: nn.Module, setup: Setup, x: torch.Tensor, g: torch.Tens
         step()
     events = [
         e
-        for e in prof.profiler.kineto_results.events()  # type: ignore[union-attr]
+        for e in prof.profiler.kineto_results.events()
         if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
     ]
     events.sort(key=lambda e: e.start_ns())
@@ -197,7 +203,7 @@ def measure_inference_peak(module: nn.Module, x: torch.Tensor) -> int:
             module(x)
     events = [
         e
-        for e in prof.profiler.kineto_results.events()  # type: ignore[union-attr]
+        for e in prof.profiler.kineto_results.events()
         if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
     ]
     events.sort(key=lambda e: e.start_ns())

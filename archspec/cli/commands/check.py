@@ -112,9 +112,7 @@ def _training_hook(args: argparse.Namespace) -> Any:
     return renderer(setup_from_args(args))
 
 
-def _print_tables(
-    results: list[tuple[str, Analysis | None, list[Diagnostic]]], train: Any
-) -> None:
+def _print_tables(results: list[tuple[str, Analysis | None, list[Diagnostic]]], train: Any) -> None:
     from rich.console import Console
 
     out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)

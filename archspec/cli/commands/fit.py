@@ -14,7 +14,10 @@ HELP = "the largest batch whose predicted peak memory fits a budget, for trainin
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="SPEC", help="a spec file")
     p.add_argument(
-        "--memory", required=True, metavar="SIZE", help="the budget: 24GiB, 24GB, 512MiB, 512MB or bytes"
+        "--memory",
+        required=True,
+        metavar="SIZE",
+        help="the budget: 24GiB, 24GB, 512MiB, 512MB or bytes",
     )
     p.add_argument("--train", action="store_true", help="a training step (default: inference)")
     add_setup_arguments(p, batch=False)
