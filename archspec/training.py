@@ -81,6 +81,9 @@ class Size:
     def __add__(self, other: Size) -> Size:
         return Size(self.fixed + other.fixed, self.per_sample + other.per_sample)
 
+    def __sub__(self, other: Size) -> Size:
+        return Size(self.fixed - other.fixed, self.per_sample - other.per_sample)
+
 
 ZERO = Size()
 
@@ -221,6 +224,7 @@ class _State:
         default_factory=dict
     )  # storage key → tensor, first saver's order
     first_saver: dict[str, tuple[int, int]] = field(default_factory=dict)  # (layer, 0 op / 1 act)
+    saved_by: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # the inverse
     made: list[list[Tensor]] = field(default_factory=list)  # per layer: new tensors it allocates
 
 
@@ -313,6 +317,7 @@ def analyze_training(analysis: Analysis, setup: Setup) -> TrainAnalysis:
             if t is not None and t.key not in st.saved:
                 st.saved[t.key] = t
                 st.first_saver[t.key] = (i, part)
+                st.saved_by.setdefault((i, part), []).append(t.key)
                 first.append(t)
         st.made.append(made)
         st.value[row.name] = out
@@ -386,13 +391,14 @@ def _walk_step(
         for s in row.inputs:
             last_use[st.value[s].key] = i
     persistent = {st.value[INPUT].key, grad_out.key}
-    live: dict[str, Tensor] = {t.key: t for t in (st.value[INPUT], grad_out)}
+    live = _Live(set(st.saved))
+    for t in (st.value[INPUT], grad_out):
+        live[t.key] = t
     grads_held = ZERO
     snaps: list[Snapshot] = []
 
     def snap(moment: str, grads: Size = ZERO) -> None:
-        saved = total([t.size for k, t in live.items() if k in st.saved])
-        other = total([t.size for k, t in live.items() if k not in st.saved])
+        saved, other = live.saved, live.other
         snaps.append(
             Snapshot(
                 moment,
@@ -424,7 +430,8 @@ def _walk_step(
             ):
                 del live[t.key]
     # A layer the output does not read is dropped with its autograd graph as forward returns.
-    dead = {i for i, row in enumerate(rows) if row.name not in _reach_output(analysis)}
+    reached = _reach_output(analysis)
+    dead = {i for i, row in enumerate(rows) if row.name not in reached}
     for key, (i, _) in st.first_saver.items():
         if i in dead and key in live and key not in persistent:
             del live[key]
@@ -497,10 +504,43 @@ def _walk_step(
     return snaps
 
 
-def _release(live: dict[str, Tensor], st: _State, node: tuple[int, int], keep: set[str]) -> None:
+class _Live(dict[str, Tensor]):
+    """The live tensors of the walk, with running totals of the saved ones and the others."""
+
+    def __init__(self, saved_keys: set[str]) -> None:
+        super().__init__()
+        self.saved_keys = saved_keys
+        self.saved = ZERO
+        self.other = ZERO
+
+    def _count(self, key: str, size: Size, sign: int) -> None:
+        if key in self.saved_keys:
+            self.saved = self.saved + size if sign > 0 else self.saved - size
+        else:
+            self.other = self.other + size if sign > 0 else self.other - size
+
+    def __setitem__(self, key: str, t: Tensor) -> None:
+        if key in self:
+            del self[key]
+        super().__setitem__(key, t)
+        self._count(key, t.size, 1)
+
+    def __delitem__(self, key: str) -> None:
+        self._count(key, self[key].size, -1)
+        super().__delitem__(key)
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            return default
+        t = self[key]
+        del self[key]
+        return t
+
+
+def _release(live: _Live, st: _State, node: tuple[int, int], keep: set[str]) -> None:
     """A backward node has run: free what it saved, unless a node still to run saved it too."""
-    for key, first in st.first_saver.items():
-        if first == node and key in live and key not in keep:
+    for key in st.saved_by.get(node, ()):
+        if key in live and key not in keep:
             del live[key]
 
 

@@ -180,7 +180,7 @@ def _peak_cases() -> list[tuple[str, int, str, str]]:
     cases += [(n, 32, "momentum", "amp-bf16") for n in LENETS]
     if MEASURE_ALL:
         alexnets = [n for n in SHIPPED if n.startswith("alexnet")]
-        cases += [(n, b, "adam", "fp32") for n in alexnets for b in (1, 32)]
+        cases += [(n, b, o, "fp32") for n in alexnets for b in (1, 32) for o in ("sgd", "adam")]
     return cases
 
 
