@@ -226,6 +226,7 @@ class _State:
     first_saver: dict[str, tuple[int, int]] = field(default_factory=dict)  # (layer, 0 op / 1 act)
     saved_by: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # the inverse
     made: list[list[Tensor]] = field(default_factory=list)  # per layer: new tensors it allocates
+    made_by_op: list[int] = field(default_factory=list)  # how many of them before the activation
 
 
 def _dtype(setup: Setup, rule: str, inputs: Sequence[Tensor]) -> str:
@@ -303,6 +304,7 @@ def analyze_training(analysis: Analysis, setup: Setup) -> TrainAnalysis:
         saved = [(0, _resolve(st, row.name, s, inputs, op_out, made)) for s in tr.saved]
         act_tr: Training | None = None
         out = op_out
+        st.made_by_op.append(len(made))
         if row.activation:
             act = _activation_kind(row.activation)
             act_ctx = TrainContext((op_needs,), setup.autocast, setup.device)
@@ -414,9 +416,20 @@ def _walk_step(
 
     # Forward: each layer allocates what it makes; unsaved tensors go after their last reader.
     for i, row in enumerate(rows):
-        for t in st.made[i]:
+        n_op = st.made_by_op[i]
+        for t in st.made[i][:n_op]:
             live[t.key] = t
+        tr_i = ops[i][0]
+        for k, w in enumerate(tr_i.forward_workspace):
+            dtype = ops[i][2].dtype if w.dtype in ("input", "as-is") else w.dtype
+            live[f"workspace{k}"] = Tensor(f"workspace{k}", w.elements, dtype, w.per_sample)
         snap(f"forward of {row.name}")
+        for k in range(len(tr_i.forward_workspace)):
+            live.pop(f"workspace{k}", None)
+        if len(st.made[i]) > n_op:
+            for t in st.made[i][n_op:]:
+                live[t.key] = t
+            snap(f"forward of {row.name}'s activation")
         for t in st.made[i]:
             if t is not st.value[row.name] and t.key not in st.saved:
                 del live[t.key]
@@ -569,13 +582,46 @@ def _optimizer_transient(setup: Setup, param_tensors: list[int]) -> int:
 # Inference and the largest batch.
 
 
-def inference_snapshot(analysis: Analysis) -> Snapshot:
-    """An inference pass under torch.no_grad at the spec's dtype: weights plus the live activations."""
-    t = analysis.totals
-    return Snapshot(
-        "inference",
-        {"weights": Size(t.param_bytes, 0), "transient": Size(0, t.peak_activation_bytes)},
-    )
+def inference_snapshots(analysis: Analysis, device: str = "cuda") -> list[Snapshot]:
+    """An inference pass under torch.no_grad at the spec's dtype, layer by layer.
+
+    Weights plus the live activations, as ``check``'s peak activation memory
+    counts them (a tensor lives until its last reader has run), plus what a
+    layer's forward pass allocates and frees again on ``device`` (the CPU
+    convolution's blocked output).
+    """
+    graph = analysis.graph
+    rows = analysis.rows
+    itemsize = DTYPE_BYTES[analysis.spec.input.dtype]
+    weights = Size(analysis.totals.param_bytes, 0)
+    last_use: dict[str, int] = {INPUT: -1}
+    for i, r in enumerate(rows):
+        for src in r.inputs:
+            last_use[src] = i
+    last_use[graph.output] = len(rows)
+    sizes = {INPUT: numel(analysis.input_shape) * itemsize}
+    sizes.update({r.name: r.output_bytes for r in rows})
+    frees: dict[int, list[str]] = {}
+    for name, when in last_use.items():
+        frees.setdefault(when, []).append(name)
+    live = sizes[INPUT] if last_use[INPUT] >= 0 else 0
+    snaps = [Snapshot("inference input", {"weights": weights, "transient": Size(0, live)})]
+    for i, r in enumerate(rows):
+        live += r.output_bytes
+        ctx = TrainContext((False,) * len(r.inputs), False, device, inference=True)
+        tr = graph.layers[r.name].training(r.input_shapes, r.output, ctx)
+        work = ZERO
+        for w in tr.forward_workspace:
+            n = w.elements * (itemsize if w.dtype in ("input", "as-is") else ITEMSIZE[w.dtype])
+            work = work + (Size(0, n) if w.per_sample else Size(n, 0))
+        snaps.append(
+            Snapshot(
+                f"inference, {r.name}", {"weights": weights, "transient": Size(0, live) + work}
+            )
+        )
+        for name in frees.get(i, []):
+            live -= sizes[name]
+    return snaps
 
 
 @dataclass(frozen=True)

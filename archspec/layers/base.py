@@ -132,6 +132,7 @@ class TrainContext:
     needs_input_grad: tuple[bool, ...]
     autocast: bool = False
     device: str = "cuda"
+    inference: bool = False  # a forward pass under torch.no_grad (kernels pick other scratch)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class Training:
     param_tensors: tuple[int, ...] = ()
     workspace: int = 0
     workspace_fixed: int = 0  # the same, independent of the batch (e.g. reordered weights)
+    # What the forward pass allocates and frees again (dtype "input": the compute type), per sample.
+    forward_workspace: tuple[Saved, ...] = ()
 
 
 class Expect(BaseModel):

@@ -73,7 +73,8 @@ class Conv2d(Layer):
         "copy of it, one row or column larger) and its weights (a low-precision copy under autocast; with "
         "input_maps, the dense C_out·C_in·k_h·k_w kernel and the table's int64 index); "
         "on the CPU its backward pass also allocates oneDNN's 16-channel-blocked copies of the "
-        "output gradient and (when needed) the input gradient, ⌈C/16⌉·16 maps each"
+        "output gradient and (when needed) the input gradient, ⌈C/16⌉·16 maps each, and its "
+        "forward pass a blocked output when C_out is not a multiple of 16"
     )
 
     def _pad_total(self) -> tuple[int, int]:
@@ -166,7 +167,25 @@ class Conv2d(Layer):
         # oneDNN (PyTorch's CPU convolution) computes the backward pass on copies in a
         # 16-channel-blocked layout: the output gradient, and the input gradient if needed.
         workspace = fixed = 0
+        forward: list[Saved] = []
         if ctx.device == "cpu":
+            # forward: a blocked output (training: only when C_out is not a multiple of 16),
+            # then the plain one; under no_grad also a blocked copy of a 16+-map input
+            if self.out_channels % 16 or ctx.inference:
+                forward.append(
+                    Saved("blocked output", _blocked(self.out_channels) * out[1] * out[2], "input")
+                )
+            if ctx.inference:
+                groups = self.groups if self.input_maps is None else 1
+                kernel = _blocked(self.out_channels) * _blocked(c_in // groups) * kh * kw
+                forward.append(Saved("blocked kernel", kernel, "input", per_sample=False))
+                if self.input_maps is not None:
+                    dense = self.out_channels * c_in * kh * kw
+                    forward.append(Saved("dense kernel", dense, "input", per_sample=False))
+            if ctx.inference and c_in >= 16:
+                forward.append(
+                    Saved("blocked input", _blocked(c_in) * shapes[0][1] * shapes[0][2], "input")
+                )
             workspace = _blocked(self.out_channels) * out[1] * out[2]
             if ctx.needs_input_grad[0]:
                 workspace += _blocked(c_in) * shapes[0][1] * shapes[0][2]
@@ -181,6 +200,7 @@ class Conv2d(Layer):
             param_tensors=tensors,
             workspace=workspace,
             workspace_fixed=fixed,
+            forward_workspace=tuple(forward),
         )
 
     def receptive_field(

@@ -57,10 +57,16 @@ class LRN(Layer):
         return Counts(connections=self.size * numel(out))
 
     def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
-        if not ctx.needs_input_grad[0]:
-            return Training()
         n = numel(out)
         padded = n // out[0] * (out[0] + self.size - 1)
+        if not ctx.needs_input_grad[0]:
+            # nothing saved; the squares, padded and pooled, pass through as temporaries
+            return Training(
+                forward_workspace=(
+                    Saved("padded squares", padded, "input"),
+                    Saved("squares", n, "input"),
+                )
+            )
         pooled_fp32 = ctx.autocast and ctx.device == "cpu" and len(out) >= 3
         pow_fp32 = pooled_fp32 or (ctx.autocast and ctx.device == "cuda")
         after = "float32" if pow_fp32 else "input"

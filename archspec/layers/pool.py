@@ -75,6 +75,9 @@ class _Pool2d(Layer):
 
     def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
         if not ctx.needs_input_grad[0]:
+            # on the CPU under no_grad, max pooling still computes its indices, then drops them
+            if self._saves_indices and ctx.inference and ctx.device == "cpu":
+                return Training(forward_workspace=(Saved("indices", numel(out), "int64"),))
             return Training()
         saved = [Saved("input")]
         if self._saves_indices:

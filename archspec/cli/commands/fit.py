@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
         snapshots = analyze_training(analysis, setup).snapshots
     else:
         setup = Setup()
-        what = f"inference ({analysis.spec.input.dtype}, no gradients)"
-        from archspec.training import inference_snapshot
+        what = f"inference ({analysis.spec.input.dtype}, no gradients, {args.device})"
+        from archspec.training import inference_snapshots
 
-        snapshots = (inference_snapshot(analysis),)
+        snapshots = tuple(inference_snapshots(analysis, args.device))
     result = fit(snapshots, budget)
     shown = f"{human_bytes(budget)} ({budget:,} B)"
     if result.batch is None:
