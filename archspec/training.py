@@ -18,7 +18,7 @@ forward pass. Conventions: docs/training.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -690,6 +690,3 @@ def parse_size(text: str) -> int:
     if n <= 0:
         raise ValueError(f"memory size {text!r} is not positive")
     return n
-
-
-Formatter = Callable[[int], str]

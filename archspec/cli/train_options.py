@@ -19,26 +19,32 @@ def _batch(text: str) -> int:
 
 def add_setup_arguments(p: argparse.ArgumentParser, *, batch: bool = True) -> None:
     if batch:
-        p.add_argument("--batch", type=_batch, default=1, help="samples per step (default 1)")
+        p.add_argument("--batch", type=_batch, help="samples per step (default 1)")
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="default adam")
     p.add_argument(
         "--precision",
         choices=tuple(PRECISIONS),
-        default="fp32",
         help="fp32, or torch.autocast to float16 / bfloat16 with float32 weights (default fp32)",
     )
     p.add_argument(
         "--device",
         choices=DEVICES,
-        default="cuda",
         help="whose kernels to model (dropout's mask, autocast's lists, CPU workspaces; default cuda)",
     )
 
 
+def setup_given(args: argparse.Namespace) -> bool:
+    """Whether any set-up option was given (they imply --train)."""
+    return any(
+        getattr(args, k, None) is not None for k in ("batch", "optimizer", "precision", "device")
+    )
+
+
 def setup_from_args(args: argparse.Namespace, batch: int | None = None) -> Setup:
+    default = Setup()
     return Setup(
-        batch=batch if batch is not None else args.batch,
-        optimizer=args.optimizer,
-        precision=args.precision,
-        device=args.device,
+        batch=batch or getattr(args, "batch", None) or default.batch,
+        optimizer=args.optimizer or default.optimizer,
+        precision=args.precision or default.precision,
+        device=args.device or default.device,
     )

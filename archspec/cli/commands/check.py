@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.analysis import Analysis, analyze
-from archspec.cli.train_options import add_setup_arguments, setup_from_args
+from archspec.cli.train_options import add_setup_arguments, setup_from_args, setup_given
 from archspec.report import (
     RICH_MAX_ROWS,
     markdown_table,
@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--train",
         action="store_true",
-        help="add one training step's figures: backward FLOPs, saved bytes, memory and its peak",
+        help="add one training step's figures: backward FLOPs, saved bytes, memory and its peak "
+        "(implied by --batch, --optimizer, --precision, --device)",
     )
     add_setup_arguments(p)
 
@@ -105,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _training_hook(args: argparse.Namespace) -> Any:
     """With --train, a function that adds the training figures to one spec's output; else a no-op."""
-    if not args.train:
+    if not (args.train or setup_given(args)):
         return lambda doc, analysis, fmt="json": doc
     from archspec.training_report import renderer
 

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"archspec: error: {exc}", file=sys.stderr)
         return 2
     analysis = analyze(load(Path(args.path)))
+    device = args.device or "cuda"
     name = analysis.spec.name
     if args.train:
         setup = setup_from_args(args, batch=1)
@@ -42,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
         snapshots = analyze_training(analysis, setup).snapshots
     else:
         setup = Setup()
-        what = f"inference ({analysis.spec.input.dtype}, no gradients, {args.device})"
+        what = f"inference ({analysis.spec.input.dtype}, no gradients, {device})"
         from archspec.training import inference_snapshots
 
-        snapshots = tuple(inference_snapshots(analysis, args.device))
+        snapshots = tuple(inference_snapshots(analysis, device))
     result = fit(snapshots, budget)
     shown = f"{human_bytes(budget)} ({budget:,} B)"
     if result.batch is None:
