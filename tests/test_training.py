@@ -360,3 +360,11 @@ def test_parse_size(text: str, value: int) -> None:
 def test_check_train_bad_batch(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(SPECS / "lenet5-d2l.yaml"), "--train", "--batch", "0"]) == 2
     assert "batch must be at least 1" in capsys.readouterr().err
+
+
+def test_setup_options_imply_train(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["check", str(SPECS / "lenet5-d2l.yaml"), "--batch", "8", "--format", "json"]) == 0
+    totals = json.loads(capsys.readouterr().out)["specs"][0]["totals"]
+    assert totals["train_setup"]["batch"] == 8

@@ -20,7 +20,7 @@ def _batch(text: str) -> int:
 def add_setup_arguments(p: argparse.ArgumentParser, *, batch: bool = True) -> None:
     if batch:
         p.add_argument("--batch", type=_batch, help="samples per step (default 1)")
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="default adam")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help="default adam")
     p.add_argument(
         "--precision",
         choices=tuple(PRECISIONS),
