@@ -30,8 +30,8 @@ from archspec.errors import (
 )
 
 ORDER = (
-    "check", "compile", "codegen", "export", "run", "bench", "import", "diff", "schema", "doc",
-    "graph",
+    "check", "fit", "compile", "codegen", "export", "run", "bench", "import", "diff", "schema",
+    "doc", "graph",
 )  # fmt: skip
 EXIT_STATUS = (
     "exit status: 0 all good; 1 a published figure failed (or, with --strict, a warning), "

@@ -24,6 +24,7 @@ from archspec.report import human_bytes, markdown_table
 from archspec.spec import validate
 from archspec.spec.diagnostics import Diagnostic, Kind
 from archspec.spec.loader import parse_document, read_text
+from archspec.training_report import card_section as training_section
 
 # The order verify.py compares figures in; a card lists them the same way.
 EXPECT_KEYS = ("output", "params", "buffers", "connections", "macs", "flops")
@@ -194,7 +195,8 @@ def model_card(
     # Failed expectations are in the table above; everything else verify() reports is a warning.
     warnings = [d for d in diagnostics if d.kind is not Kind.EXPECT]
     lines += [_diagnostic_item(d) for d in warnings] if warnings else ["None."]
-    lines += ["", "## Graph", "", "```mermaid", mermaid(analysis).rstrip("\n"), "```", ""]
+    lines += ["", *training_section(analysis)]
+    lines += ["## Graph", "", "```mermaid", mermaid(analysis).rstrip("\n"), "```", ""]
     return "\n".join(lines)
 
 
