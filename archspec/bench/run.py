@@ -49,6 +49,8 @@ from archspec.bench.engines import (
     TorchEngine,
 )
 from archspec.bench.environment import available_cpus, collect_environment
+from archspec.bench.peak import PhysicalPeak, Roof, choose_roof, device_peak
+from archspec.bench.probes import numpy_gemm, ort_gemm, triad_bandwidth
 from archspec.bench.roofline import PRECISIONS, PeakProbe, measure_peak, torch_threads
 from archspec.errors import RuntimeInputError
 from archspec.runtime.providers import OrtProvider, ProviderChoice
@@ -198,6 +200,7 @@ class BenchResult:
     max_abs_diff: float | None  # against the torch engine's output on the same input
     cuda_graph: bool
     cpu_share: float | None = None  # see _Timing.cpu_share: below ~0.8, the machine was busy
+    gemm_fraction: float | None = None  # of the best GEMM measured in this run
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,6 +215,7 @@ class BenchResult:
             "throughput": self.throughput,
             "flops_per_s": self.flops_per_s,
             "roofline_fraction": self.roofline_fraction,
+            "gemm_fraction": self.gemm_fraction,
             "peak_memory_bytes": self.peak_memory_bytes,
             "peak_memory_source": self.peak_memory_source,
             "memory_increase_bytes": self.memory_increase_bytes,
@@ -234,6 +238,10 @@ class BenchReport:
     wall_s: float
     files: tuple[str, ...] = ()  # the spec files as given (loaded Spec objects have none)
     notes: tuple[str, ...] = ()  # caveats a reader of the figures must know (also on stderr)
+    physical: PhysicalPeak | None = None  # the hardware's peak, every input with its source
+    gemm_probes: tuple[tuple[str, float], ...] = ()  # measured GEMM FLOP/s by library
+    bandwidth_bytes_per_s: float | None = None  # streaming triad
+    roof: Roof | None = None  # what roofline_fraction divides by
 
     @property
     def command(self) -> str:
@@ -246,7 +254,11 @@ class BenchReport:
             "environment": self.environment,
             "settings": self.settings.to_json(),
             "provider": self.provider,
-            "peak_flops_per_s": self.peak.flops_per_s,
+            "peak_flops_per_s": self.roof.flops_per_s if self.roof else self.peak.flops_per_s,
+            "roof": self.roof.to_json() if self.roof else None,
+            "physical_peak": self.physical.to_json() if self.physical else None,
+            "gemm_probes": {name: flops for name, flops in self.gemm_probes},
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
             "roofline": self.peak.to_json(),
             "flops_per_sample": self.flops,
             "wall_s": self.wall_s,
@@ -409,6 +421,18 @@ def run_bench(
             if settings.peak_min_time is not None
             else settings.min_time,
         )
+        physical = device_peak(device, settings.precision, threads)
+        probe_time = min(
+            settings.peak_min_time if settings.peak_min_time is not None else settings.min_time,
+            1.0,
+        )
+        gemms = {"torch matmul": peak.flops_per_s}
+        bandwidth = None
+        if device == "cpu":
+            if settings.precision == "fp32":
+                gemms["numpy matmul"] = numpy_gemm(peak.size, probe_time)
+                gemms["onnxruntime MatMul"] = ort_gemm(peak.size, probe_time, threads)
+            bandwidth = triad_bandwidth(probe_time)
         done += 1
         for file, spec, analysis in loaded:
             step(f"{spec.name}: compile, export, session")
@@ -441,7 +465,27 @@ def run_bench(
             device=device,
             ort_providers=[p if isinstance(p, str) else p[0] for p in choice.ort_providers],
         )
+    # The roof: the physical peak, or, where its clock is only nominal and something in this
+    # run went faster, the fastest figure measured (see archspec.bench.peak.choose_roof).
+    measured = {
+        **gemms,
+        **{f"{r.engine} on {r.spec} at batch {r.batch}": r.flops_per_s for r in results},
+    }
+    roof = choose_roof(physical, measured)
+    best_gemm = max(gemms.values())
+    results = [
+        replace(
+            r,
+            roofline_fraction=r.flops_per_s / roof.flops_per_s,
+            gemm_fraction=r.flops_per_s / best_gemm,
+        )
+        for r in results
+    ]
     return BenchReport(
+        physical=physical,
+        gemm_probes=tuple(gemms.items()),
+        bandwidth_bytes_per_s=bandwidth,
+        roof=roof,
         notes=tuple(_notes(settings, device, environment, results)),
         environment=environment,
         settings=replace(settings, threads=threads),
