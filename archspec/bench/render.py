@@ -35,11 +35,26 @@ def _key(r: dict[str, Any]) -> tuple[str, int, str]:
 
 
 def speedups(results: list[dict[str, Any]]) -> list[float | None]:
-    """Each result's throughput over the ``torch`` engine's at the same spec, batch and precision."""
+    """Each result's throughput over the ``torch`` engine's at the same spec, batch and precision
+    (the median over the interleaved rounds where the report has it)."""
     eager = {_key(r): r["throughput"] for r in results if r["engine"] == "torch"}
+    out: list[float | None] = []
+    for r in results:
+        if r.get("vs_torch"):
+            out.append(r["vs_torch"]["ratio"])
+        else:
+            has = _key(r) in eager and eager[_key(r)]
+            out.append(r["throughput"] / eager[_key(r)] if has else None)
+    return out
+
+
+def doubts(doc: dict[str, Any]) -> list[str]:
+    """One line per result marked unreliable (a "!" after its ratio in the table), saying why."""
     return [
-        (r["throughput"] / eager[_key(r)]) if _key(r) in eager and eager[_key(r)] else None
-        for r in results
+        f"unreliable: {r['spec']} {r['engine']} batch {r['batch']}: "
+        + "; ".join(r["unreliable_reasons"])
+        for r in doc["results"]
+        if r.get("unreliable_reasons")
     ]
 
 
@@ -97,7 +112,7 @@ def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
                 f"{r['flops_per_s'] / 1e9:.1f}",
                 f"{100 * r['roofline_fraction']:.1f}%",
                 _mib(r.get("peak_memory_bytes")) if compact else _bytes(r.get("peak_memory_bytes")),
-                _ratio(ratio),
+                _ratio(ratio) + ("" if r.get("reliable", True) else " !"),
                 f"{100 * r['cpu_share']:.0f}%" if r.get("cpu_share") is not None else "—",
             ]
         )

@@ -91,6 +91,10 @@ class OrtTuning:
     graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
     io_binding: bool = True  # input and preallocated output bound once per batch
     provider_options: tuple[tuple[str, str], ...] = ()
+    # Spinning intra-op threads: None = only when ORT is timed alone. Interleaved with torch
+    # in one process, ORT's threads spinning after each run compete with torch's on the
+    # same cores; on a busy 2-core machine that made torch 300× slower (docs/benchmarks.md).
+    spinning: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +103,7 @@ class OrtTuning:
             "inter_op_threads": 1,
             "io_binding": self.io_binding,
             "provider_options": dict(self.provider_options),
+            "spinning": self.spinning,
         }
 
 
@@ -201,6 +206,10 @@ class BenchResult:
     cuda_graph: bool
     cpu_share: float | None = None  # see _Timing.cpu_share: below ~0.8, the machine was busy
     gemm_fraction: float | None = None  # of the best GEMM measured in this run
+    # throughput over torch eager's (same spec, batch, precision) and its 95 % bootstrap
+    # interval over the interleaved rounds; None for torch itself or without a torch baseline
+    vs_torch: tuple[float, float, float] | None = None
+    unreliable: tuple[str, ...] = ()  # why these figures should not be trusted (empty: fine)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -222,6 +231,11 @@ class BenchResult:
             "max_abs_diff": self.max_abs_diff,
             "cuda_graph": self.cuda_graph,
             "cpu_share": self.cpu_share,
+            "vs_torch": None
+            if self.vs_torch is None
+            else dict(zip(("ratio", "ci_low", "ci_high"), self.vs_torch, strict=True)),
+            "reliable": not self.unreliable,
+            "unreliable_reasons": list(self.unreliable),
         }
 
 
@@ -294,6 +308,7 @@ def command_line(files: Sequence[str], settings: BenchSettings) -> str:
 @dataclass
 class _Timing:
     seconds: list[float] = field(default_factory=list)
+    rounds: list[float] = field(default_factory=list)  # each interleaved round's median call
     cpu_seconds: float = 0.0  # process CPU time (all threads) during the timed calls
     peak_memory: int | None = None
     memory_increase: int | None = None
@@ -335,7 +350,9 @@ def time_engines(
     while rounds < MAX_ROUNDS:
         for engine, timing, n in zip(engines, timings, per_round, strict=True):
             cpu = time.process_time()
-            timing.seconds.extend(_timed(engine) for _ in range(n))
+            calls = [_timed(engine) for _ in range(n)]
+            timing.seconds.extend(calls)
+            timing.rounds.append(float(np.median(calls)))
             timing.cpu_seconds += time.process_time() - cpu
         rounds += 1
         done = min(sum(t.seconds) / min_time for t in timings)
@@ -344,6 +361,58 @@ def time_engines(
         if rounds >= MIN_ROUNDS and done >= 1.0:
             break
     return timings
+
+
+BOOTSTRAP = 2000
+# A result is marked unreliable when: its engine got less than this share of its threads'
+# CPU time; its 95 % interval against torch spans more than this factor; its p90 is more
+# than this many times its p50; or the GEMM probes of the run disagree by more than this.
+BUSY_SHARE = 0.8
+WIDE_INTERVAL = 1.5
+WIDE_SPREAD = 3.0
+PROBES_DISAGREE = 2.0
+
+
+def ratio_interval(
+    reference: Sequence[float], other: Sequence[float], *, seed: int = 0
+) -> tuple[float, float, float]:
+    """``median(reference) / median(other)`` over the rounds, with a 95 % percentile-bootstrap
+    interval that resamples whole rounds (paired: round k of both engines ran back to back,
+    under the same load)."""
+    ref, oth = np.asarray(reference), np.asarray(other)
+    n = min(len(ref), len(oth))
+    ref, oth = ref[:n], oth[:n]
+    ratio = float(np.median(ref) / np.median(oth))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(BOOTSTRAP, n))
+    samples = np.median(ref[picks], axis=1) / np.median(oth[picks], axis=1)
+    lo, hi = (float(v) for v in np.percentile(samples, [2.5, 97.5]))
+    return ratio, lo, hi
+
+
+def reliability(result: BenchResult, probes: dict[str, float]) -> tuple[str, ...]:
+    """Why a result's figures should not be trusted, if they should not."""
+    reasons = []
+    if result.cpu_share is not None and result.cpu_share < BUSY_SHARE:
+        reasons.append(
+            f"the engine got {100 * result.cpu_share:.0f}% of its threads' CPU time "
+            "(other processes took the cores)"
+        )
+    if result.vs_torch is not None:
+        _, lo, hi = result.vs_torch
+        if lo > 0 and hi / lo > WIDE_INTERVAL:
+            reasons.append(f"the ratio to torch is uncertain: 95% interval {lo:.2f}–{hi:.2f}×")
+    if result.latency.p90 > WIDE_SPREAD * result.latency.p50:
+        reasons.append(
+            f"latency spread: p90 {result.latency.p90:.3g} ms is over {WIDE_SPREAD:g}× p50"
+        )
+    if probes and max(probes.values()) > PROBES_DISAGREE * min(probes.values()):
+        reasons.append(
+            "the GEMM probes disagree: "
+            + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in probes.items())
+            + " GFLOP/s"
+        )
+    return tuple(reasons)
 
 
 def _timed(engine: Engine) -> float:
@@ -481,6 +550,7 @@ def run_bench(
         )
         for r in results
     ]
+    results = [replace(r, unreliable=reliability(r, gemms)) for r in results]
     return BenchReport(
         physical=physical,
         gemm_probes=tuple(gemms.items()),
@@ -501,8 +571,6 @@ def run_bench(
 # Outputs further apart than this from torch's are worth a reader's attention
 # (archspec.vocab.DTYPES tolerances' scale, with room for softmax-free logits).
 DIFF_NOTE = {"fp32": 1e-3, "fp16": 5e-2}
-# Below this share of its threads' CPU time, a CPU run competed with other processes.
-BUSY_SHARE = 0.8
 
 
 def _notes(
@@ -607,6 +675,7 @@ def _prepare_spec(
         intra_op_threads=threads,
         inter_op_threads=1,
         graph_optimization=tuning.graph_optimization,
+        spinning=tuning.spinning if tuning.spinning is not None else not settings.baselines,
     )
     engines: list[Engine] = [
         OrtEngine(
@@ -689,6 +758,9 @@ def _bench_batch(
     )
     results = []
     flops = analysis.totals.flops
+    torch_timing = next(
+        (t for e, t in zip(engines, timings, strict=True) if e.name == ENGINE_TORCH), None
+    )
     for engine, timing, diff in zip(engines, timings, diffs, strict=True):
         latency = Latency.of(timing.seconds)
         seconds = latency.p50 / 1e3
@@ -712,6 +784,9 @@ def _bench_batch(
                 max_abs_diff=diff,
                 cuda_graph=engine.cuda_graph,
                 cpu_share=timing.cpu_share(threads),
+                vs_torch=None
+                if torch_timing is None or engine.name == ENGINE_TORCH
+                else ratio_interval(torch_timing.rounds, timing.rounds, seed=settings.seed),
             )
         )
         engine.release()

@@ -25,7 +25,7 @@ from archspec.cli.options import (
 from archspec.errors import UsageError
 
 HELP = "benchmark ONNX Runtime against PyTorch (latency, throughput, FLOP/s, roofline fraction)"
-EXIT_1 = None
+EXIT_1 = "with --strict, a result is marked unreliable"
 NEEDS = "onnx"
 
 BASELINE_CHOICES = ("torch", "torch-compile")
@@ -129,6 +129,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output(p, "also write the JSON report here")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG of throughput against batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a result is marked unreliable (busy machine, wide interval, spread, "
+        "probes that disagree)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         require("plot", "archspec bench --plot")
 
     from archspec.bench.progress import ProgressBar
-    from archspec.bench.render import markdown_table, rich_tables, summary
+    from archspec.bench.render import doubts, markdown_table, rich_tables, summary
     from archspec.bench.run import BenchSettings, OrtTuning, run_bench
     from archspec.output_files import write_atomic
 
@@ -188,4 +194,6 @@ def run(args: argparse.Namespace) -> int:
     print(report.provider["description"], file=sys.stderr)
     for note in report.notes:
         print(f"archspec: note: {note}", file=sys.stderr)
-    return 0
+    for line in doubts(doc):
+        print(f"archspec: note: {line}", file=sys.stderr)
+    return 1 if doubts(doc) and args.strict else 0
