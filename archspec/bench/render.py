@@ -278,3 +278,23 @@ def pivot_markdown(docs: list[dict[str, Any]], batches: tuple[int, ...]) -> str:
         best = f"{100 * max(fractions):.1f}%" if fractions else "—"
         lines.append(f"| {spec} | {engine} | " + " | ".join(cells) + f" | {best} |")
     return "\n".join(lines)
+
+
+def profile_table(spec: str, engine: str, batch: int, rows: list[dict[str, Any]]) -> Any:
+    """One engine's per-layer profile: time, FLOPs, bytes, intensity, FLOP/s, share of roof."""
+    from rich.table import Table
+
+    table = Table(title=f"{spec}, {engine}, batch {batch}: per layer", title_justify="left")
+    for name in ("layer", "ms", "MFLOP", "KiB moved", "FLOP/B", "GFLOP/s", "of roof"):
+        table.add_column(name, justify="left" if name == "layer" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["layer"],
+            f"{r['ms']:.3f}",
+            f"{r['flops'] / 1e6:,.1f}",
+            f"{r['bytes_moved'] / 1024:,.0f}",
+            f"{r['arithmetic_intensity']:.1f}",
+            f"{r['flops_per_s'] / 1e9:.1f}",
+            "—" if r["fraction_of_roof"] is None else f"{100 * r['fraction_of_roof']:.1f}%",
+        )
+    return table
