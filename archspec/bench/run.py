@@ -91,10 +91,10 @@ class OrtTuning:
     graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
     io_binding: bool = True  # input and preallocated output bound once per batch
     provider_options: tuple[tuple[str, str], ...] = ()
-    # Spinning intra-op threads: None = only when ORT is timed alone. Interleaved with torch
-    # in one process, ORT's threads spinning after each run compete with torch's on the
-    # same cores; on a busy 2-core machine that made torch 300× slower (docs/benchmarks.md).
-    spinning: bool | None = None
+    # ORT's intra-op threads spin between runs (its default, 7 % faster on this CPU). Turning
+    # it off does not stop torch's slow-down on a busy machine: that is torch's own OpenMP
+    # team waiting for a descheduled thread (docs/benchmarks.md, "Why ratios exploded").
+    spinning: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -675,7 +675,7 @@ def _prepare_spec(
         intra_op_threads=threads,
         inter_op_threads=1,
         graph_optimization=tuning.graph_optimization,
-        spinning=tuning.spinning if tuning.spinning is not None else not settings.baselines,
+        spinning=tuning.spinning,
     )
     engines: list[Engine] = [
         OrtEngine(
