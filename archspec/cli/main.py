@@ -19,6 +19,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
+# pydantic looks up third-party plugins through importlib.metadata when it builds its first
+# model (about 30 ms); the command line's own models use none, so it skips the lookup. (The
+# library, imported by a program, leaves the program's plugins alone.)
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from archspec.cli import commands
 from archspec.cli.options import FAILURE_2
 from archspec.errors import (
