@@ -14,8 +14,8 @@ from archspec.errors import MissingExtraError
 
 # extra → the modules it provides (the import names, not the distributions)
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "torch": ("torch", "safetensors"),
-    "onnx": ("torch", "safetensors", "onnx", "onnxscript", "onnxruntime"),
+    "torch": ("torch", "safetensors", "onnxscript"),
+    "onnx": ("onnx", "onnxruntime", "safetensors"),
     "plot": ("matplotlib",),
 }
 

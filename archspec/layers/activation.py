@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from archspec.layers.base import ForeignError, Layer, Shape, ShapeError, TorchCall
+import math
+
+from archspec.layers.base import ForeignError, Layer, OnnxGraph, Shape, ShapeError, TorchCall
 
 
 class ReLU(Layer):
@@ -30,6 +32,11 @@ class ReLU(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.ReLU")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Relu", [inputs[0]], out)
+
 
 class Sigmoid(Layer):
     """1 / (1 + e^−x)."""
@@ -44,6 +51,11 @@ class Sigmoid(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Sigmoid")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Sigmoid", [inputs[0]], out)
 
 
 class Tanh(Layer):
@@ -60,6 +72,11 @@ class Tanh(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Tanh")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Tanh", [inputs[0]], out)
+
 
 class ScaledTanh(Layer):
     """LeCun 1998's squashing function 1.7159·tanh(2x/3) (Appendix A)."""
@@ -68,6 +85,13 @@ class ScaledTanh(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("ScaledTanh")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """1.7159·tanh(x·(2/3)), in the module's order of operations."""
+        inner = g.node("Tanh", [g.node("Mul", [inputs[0], g.const(2.0 / 3.0)])])
+        g.node("Mul", [inner, g.const(1.7159)], out)
 
 
 class Softmax(Layer):
@@ -94,6 +118,11 @@ class Softmax(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Softmax", (), {"dim": self.axis if self.axis < 0 else self.axis + 1})
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Softmax", [inputs[0]], out, axis=self.axis if self.axis < 0 else self.axis + 1)
+
 
 class ReLU6(Layer):
     """min(max(0, x), 6) (MobileNetV2)."""
@@ -102,6 +131,11 @@ class ReLU6(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.ReLU6")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Clip", [inputs[0], g.const(0.0), g.const(6.0)], out)
 
 
 class LeakyReLU(Layer):
@@ -114,6 +148,11 @@ class LeakyReLU(Layer):
         return TorchCall(
             "nn.LeakyReLU", (), {} if self.slope == 0.01 else {"negative_slope": self.slope}
         )
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("LeakyRelu", [inputs[0]], out, alpha=self.slope)
 
 
 class Hardtanh(Layer):
@@ -138,6 +177,11 @@ class Hardtanh(Layer):
         )
         return TorchCall("nn.Hardtanh", (), kw)
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Clip", [inputs[0], g.const(self.min), g.const(self.max)], out)
+
 
 class SiLU(Layer):
     """x·σ(x) (swish)."""
@@ -146,6 +190,11 @@ class SiLU(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.SiLU")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Mul", [inputs[0], g.node("Sigmoid", [inputs[0]])], out)
 
 
 class Hardswish(Layer):
@@ -156,6 +205,11 @@ class Hardswish(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Hardswish")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("HardSwish", [inputs[0]], out)
+
 
 class Hardsigmoid(Layer):
     """min(max(x + 3, 0), 6)/6 (MobileNetV3's squeeze-and-excitation gate)."""
@@ -164,6 +218,11 @@ class Hardsigmoid(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Hardsigmoid")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("HardSigmoid", [inputs[0]], out, alpha=1 / 6, beta=0.5)
 
 
 class GELU(Layer):
@@ -179,6 +238,26 @@ class GELU(Layer):
             "nn.GELU", (), {} if self.approximate == "none" else {"approximate": "tanh"}
         )
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """ONNX's Gelu from opset 20; before it, its formula: x·½·(1 + erf(x/√2)), or
+        ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) for the tanh approximation."""
+        x = inputs[0]
+        if g.opset >= 20:
+            g.node("Gelu", [x], out, approximate=self.approximate)
+            return
+        if self.approximate == "none":
+            erf = g.node("Erf", [g.node("Mul", [x, g.const(math.sqrt(0.5))])])
+            half = g.node("Mul", [x, g.const(0.5)])
+            g.node("Mul", [half, g.node("Add", [erf, g.const(1.0)])], out)
+            return
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+        inner = g.node("Add", [x, g.node("Mul", [cube, g.const(0.044715)])])
+        t = g.node("Tanh", [g.node("Mul", [inner, g.const(math.sqrt(2 / math.pi))])])
+        half = g.node("Mul", [x, g.const(0.5)])
+        g.node("Mul", [half, g.node("Add", [t, g.const(1.0)])], out)
+
 
 class Identity(Layer):
     """x, unchanged (a placeholder, as torchvision uses nn.Identity)."""
@@ -187,3 +266,8 @@ class Identity(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Identity")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Identity", [inputs[0]], out)

@@ -94,6 +94,34 @@ class Loaded:
     layers: tuple[str, ...]  # the layer values to compare
 
 
+def module_from_model(spec: Spec, model: onnx.ModelProto, analysis: Analysis | None = None) -> SpecModule:
+    """The float32 PyTorch module of ``spec`` holding ``model``'s own initializers.
+
+    The native exporter draws seeded weights with NumPy, not PyTorch's generator, so
+    its reference is the compiled module given the model's tensors by their state_dict
+    names: the two have equal weights by construction (float16 ones widened exactly).
+    """
+    import torch
+    from onnx import numpy_helper
+
+    from archspec.torch.build import compile_spec
+
+    dtype = "float64" if spec.input.dtype == "float64" else "float32"
+    module = compile_spec(spec, seed=0, analysis=analysis, dtype=dtype)
+    state = module.state_dict()
+    found = {t.name: t for t in model.graph.initializer if t.name in state}
+    missing = [k for k in state if k not in found and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise RuntimeInputError(
+            f"the model lacks the tensor '{missing[0]}' of spec {spec.name}'s module"
+        )
+    with torch.no_grad():
+        for key, tensor in found.items():
+            array = numpy_helper.to_array(tensor).astype(dtype)
+            state[key].copy_(torch.from_numpy(array).reshape(state[key].shape))
+    return module.eval()
+
+
 def export_for_run(
     spec_file: str,
     directory: Path,
@@ -102,12 +130,50 @@ def export_for_run(
     weights: str | None = None,
     opset: int | None = None,
     fp16: bool = False,
+    reference: bool = True,
+    via: str = "native",
 ) -> Loaded:
-    """Export a spec into ``directory``; the compiled module is the parity reference."""
+    """Export a spec into ``directory``; with ``reference``, the PyTorch module to compare.
+
+    Natively by default (no torch unless ``reference``): the reference is then the
+    compiled module holding the exported model's own tensors. ``via="torch"`` exports
+    the compiled module itself through torch.onnx.
+    """
     from archspec.onnx.model import model_info
 
     spec = load(spec_file)
     seed = 0 if seed is None else seed
+    if via == "native":
+        from archspec.onnx.native import export_native
+
+        start = time.perf_counter()
+        analysis = analyze(spec)
+        result = export_native(
+            spec,
+            directory / f"{spec.name}.onnx",
+            seed=seed,
+            weights=weights,
+            opset=opset,
+            fp16=fp16,
+            analysis=analysis,
+            keep_model=True,
+        )
+        assert result.model is not None
+        module = module_from_model(spec, result.model, analysis) if reference else None
+        source = f"{weights}" if weights else f"numpy seed {seed}"
+        description = (
+            f"model: {spec.name} from {spec_file} (exported natively in "
+            f"{time.perf_counter() - start:.1f} s: opset {result.opset}, {result.dtype}, "
+            f"weights from {source})"
+        )
+        return Loaded(
+            result.path,
+            result.model,
+            model_info(result.model, str(result.path)),
+            description,
+            module,
+            result.value_names,
+        )
     done = compile_and_export(
         spec, directory / f"{spec.name}.onnx", seed=seed, weights=weights, opset=opset, fp16=fp16
     )
@@ -204,7 +270,21 @@ def reference_for(
     half = info.input_dtype == "float16" and spec.input.dtype != "float16"
     ref_dtype = "float32" if half else None
     source = meta.get(m.KEY_WEIGHTS, "")
-    if source.startswith("seed:"):
+    if source.startswith("numpy-seed:") or (
+        source.startswith("file:") and "native" in meta.get(m.KEY_EXPORTER, "") and not weights
+    ):
+        # a native export: the reference takes the model's own tensors (see module_from_model)
+        recorded_seed = int(source[11:]) if source.startswith("numpy-seed:") else None
+        if seed is not None and recorded_seed is not None and seed != recorded_seed:
+            raise RuntimeInputError(
+                f"{model_file} was exported with weights from numpy seed {recorded_seed}, "
+                f"not --seed {seed}"
+            )
+        import onnx
+
+        model = onnx.load(model_file)
+        module = module_from_model(spec, model, analysis)
+    elif source.startswith("seed:"):
         recorded_seed = int(source[5:])
         if seed is not None and seed != recorded_seed:
             raise RuntimeInputError(

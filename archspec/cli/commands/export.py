@@ -36,15 +36,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         ),
     )
     p.add_argument("--fp16", action="store_true", help="float16 weights, input and output")
+    p.add_argument(
+        "--via",
+        choices=("native", "torch"),
+        default="native",
+        help="native: each layer kind emits its own ONNX, no PyTorch needed (default; seeded "
+        "weights drawn with NumPy); torch: compile the PyTorch module and export it with "
+        "torch.onnx (the reference path)",
+    )
     add_max_params(p)
     add_format(p, ("text", "json"), "summary format (default text)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from archspec.onnx.export import export_spec
     from archspec.spec import load
 
     spec = load(args.spec)
+    if args.via == "native":
+        from archspec.onnx.native import export_native as export_spec
+    else:
+        from archspec.extras import require
+
+        require("torch", "archspec export --via torch")
+        from archspec.onnx.export import export_spec  # type: ignore[assignment]
     result = export_spec(
         spec,
         args.output,
@@ -57,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return 0
-    weights = result.weights.replace("seed:", "seed ").replace("file:", "")
+    weights = (
+        result.weights.replace("numpy-seed:", "numpy seed ")
+        .replace("seed:", "seed ")
+        .replace("file:", "")
+    )
     print(
         f"exported {result.spec_name} to {result.path}: opset {result.opset}, {result.dtype}, "
         f"{result.nodes} nodes, {result.size_bytes / 1e6:.1f} MB, weights from {weights}, "
