@@ -83,12 +83,13 @@ class LRN(Layer):
     def onnx_nodes(
         self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
     ) -> None:
-        """ONNX's LRN for an odd size (its window is centred, as PyTorch's). An even size
-        puts PyTorch's extra map before c, ONNX's after: there, as PyTorch computes it, the
+        """ONNX's LRN for an odd size on C×H×W (its window is centred, as PyTorch's). An even
+        size puts PyTorch's extra map before c, ONNX's after: there (and on other ranks, which
+        ONNX Runtime's LRN refuses), as PyTorch computes it, the
         squares averaged over a [size, 1] window of [N, 1, C, rest] (zeros counted), then
         x / (k + α·mean)^β."""
         x = inputs[0]
-        if self.size % 2:
+        if self.size % 2 and len(shapes[0]) == 3:  # ONNX Runtime's LRN takes N×C×H×W only
             g.node("LRN", [x], out, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
             return
         squares = g.node("Mul", [x, x])
