@@ -244,3 +244,124 @@ def test_native_export_imports_no_torch(tmp_path: Path) -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# ---------------------------------------------------------------------------
+# Weights files: loaded by state_dict name, every unusable file a located error, exit 2.
+
+LENET = ROOT / "specs" / "lenet5-lecun1998.yaml"
+
+
+def _lenet_state(tmp: Path) -> dict[str, np.ndarray]:
+    result = export_native(archspec.load(LENET), tmp / "seed.onnx", seed=3, keep_model=True)
+    assert result.model is not None
+    return {t.name: onnx.numpy_helper.to_array(t) for t in result.model.graph.initializer if "." in t.name}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_weights_safetensors_load_by_name(tmp_path: Path, fp16: bool) -> None:
+    from safetensors.numpy import save_file
+
+    state = _lenet_state(tmp_path)
+    stored = {k: v.astype(np.float16 if fp16 else np.float32) for k, v in state.items()}
+    save_file(stored, os.fspath(tmp_path / "w.safetensors"))
+    out = tmp_path / "m.onnx"
+    run = _cli("export", str(LENET), "-o", str(out), "--weights", str(tmp_path / "w.safetensors"))
+    assert run.returncode == 0, run.stderr
+    model = onnx.load(os.fspath(out))
+    got = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    for key, value in stored.items():
+        np.testing.assert_array_equal(got[key], value.astype(np.float32))
+
+
+def test_weights_pt_from_compile_fits_native(tmp_path: Path) -> None:
+    """A state_dict saved by `archspec compile -o w.pt` exports natively, and the model
+    equals the compiled module (seed 0) on ONNX Runtime."""
+    weights = tmp_path / "w.pt"
+    assert _cli("compile", str(LENET), "-o", str(weights)).returncode == 0
+    out = tmp_path / "m.onnx"
+    run = _cli("export", str(LENET), "-o", str(out), "--weights", str(weights))
+    assert run.returncode == 0, run.stderr
+    module = archspec.compile(archspec.load(LENET), seed=0)
+    model = onnx.load(os.fspath(out))
+    x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    got = _ort_layers(model, ["OUTPUT"], x)["OUTPUT"]
+    assert _error(got, _torch_layers(module, x)["OUTPUT"]) <= FP32_BOUND
+
+
+def _corrupt(kind: str, tmp: Path) -> Path:
+    from safetensors.numpy import save_file
+
+    state = _lenet_state(tmp)
+    path = tmp / f"{kind}.safetensors"
+    if kind == "missing":
+        del state["F6.weight"]
+    elif kind == "shape":
+        state["F6.weight"] = state["F6.weight"][:, :-1].copy()
+    elif kind == "dtype":
+        state["F6.weight"] = state["F6.weight"].astype(np.int32)
+    elif kind == "extra":
+        state["F7.weight"] = np.zeros(3, np.float32)
+    save_file(state, os.fspath(path))
+    if kind == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 1000])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        ("missing", "tensor 'F6.weight' (layer F6) is missing"),
+        ("shape", "tensor 'F6.weight' has shape [84, 119], layer F6 needs [84, 120]"),
+        ("dtype", "tensor 'F6.weight' holds int32"),
+        ("extra", "tensor 'F7.weight' belongs to no layer"),
+        ("truncated", "truncated"),
+    ],
+)
+def test_unusable_weights_are_a_located_error(tmp_path: Path, kind: str, says: str) -> None:
+    weights = _corrupt(kind, tmp_path)
+    out = tmp_path / "out" / "m.onnx"
+    out.parent.mkdir()
+    run = _cli("export", str(LENET), "-o", str(out), "--weights", str(weights))
+    assert run.returncode == 2, run.stderr
+    assert says in run.stderr and str(weights) in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert list(out.parent.iterdir()) == []  # no partial file
+
+
+# ---------------------------------------------------------------------------
+# Over 2 GiB of weights: ONNX external data (opt-in: ~2.2 GB on disk, ~5 GB of memory).
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ARCHSPEC_BIG_TESTS"), reason="set ARCHSPEC_BIG_TESTS=1 (2.2 GB model)"
+)
+def test_over_2gib_uses_external_data(tmp_path: Path) -> None:
+    text = json.dumps(
+        {
+            "archspec": 1,
+            "name": "wide",
+            "input": {"shape": [32768]},
+            "layers": [{"name": "fc", "type": "linear", "out_features": 16400}],
+        }
+    )
+    spec = archspec.loads(text, "<wide>")
+    result = export_native(spec, tmp_path / "wide.onnx")
+    data = tmp_path / "wide.onnx.data"
+    assert data.stat().st_size > 2**31 and result.size_bytes < 2**20
+    session = ort.InferenceSession(os.fspath(result.path), providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 32768), np.float32)
+    x[0, 5] = 1.0
+    (y,) = session.run(["fc"], {"input": x})
+    model = onnx.load(os.fspath(result.path))
+    weight = next(t for t in model.graph.initializer if t.name == "fc.weight")
+    bias = next(t for t in model.graph.initializer if t.name == "fc.bias")
+    w, b = onnx.numpy_helper.to_array(weight), onnx.numpy_helper.to_array(bias)
+    np.testing.assert_allclose(y[0], w[:, 5] + b, rtol=1e-6)

@@ -255,7 +255,12 @@ class _Mapping:
         return self.state[key]
 
 
-_FLOATS = {"F16": "float16", "F32": "float32", "F64": "float64", "BF16": "bfloat16"}
+# safetensors' dtype codes as numpy names
+_FLOATS = {
+    "F16": "float16", "F32": "float32", "F64": "float64", "BF16": "bfloat16", "BOOL": "bool",
+    **{f"I{n}": f"int{n}" for n in (8, 16, 32, 64)},
+    **{f"U{n}": f"uint{n}" for n in (8, 16, 32, 64)},
+}
 
 
 def _open_weights(path: Path, params: list[Param], unused: list[str], spec_name: str) -> Any:
