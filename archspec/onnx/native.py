@@ -506,6 +506,8 @@ def export_native(
     with atomic_path(target) as tmp:
         t = time.perf_counter()
         data_tmp = tmp.with_name(tmp.name + ".data")
+        final_data = target.with_name(data_name)
+        done = False
         try:
             with open(tmp, "wb") as fh:
                 head = model.SerializeToString()
@@ -517,6 +519,8 @@ def export_native(
                         _write_tensor(fh, _header(array, p.key), _little(array))
                 size = fh.tell()
             timings["write"] = time.perf_counter() - t
+            if use_external:  # the checker reads it where the model says: beside the model
+                os.replace(data_tmp, final_data)
             t = time.perf_counter()
             try:
                 onnx.checker.check_model(os.fspath(tmp), full_check=True)
@@ -525,11 +529,12 @@ def export_native(
                     f"the native graph of {spec.name} fails onnx.checker: {one_line(str(exc))}"
                 ) from None
             timings["check"] = time.perf_counter() - t
-            if use_external:
-                os.replace(data_tmp, target.with_name(data_name))
+            done = True
         finally:
             if data_tmp.exists():
                 data_tmp.unlink()
+            if use_external and not done and final_data.exists():
+                final_data.unlink()  # no partial output
     kept = None
     if keep_model:
         kept = onnx.load(os.fspath(target))
