@@ -54,8 +54,10 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--via", nargs="+", default=["native", "torch"])
     args = p.parse_args()
-    print(f"whole process, median of {args.repeat} (min–max); {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"whole process, median of {args.repeat} (min–max); {os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print()
     print("| spec | path | wall s (median) | min–max s | peak RSS MB | × weight bytes |")
     print("|---|---|---:|---:|---:|---:|")

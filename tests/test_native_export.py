@@ -77,7 +77,9 @@ def _torch_layers(module: object, x: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in outs.items()}
 
 
-def _differential(spec: archspec.Spec, tmp: Path, *, fp16: bool = False, via_torch: bool = False) -> float:
+def _differential(
+    spec: archspec.Spec, tmp: Path, *, fp16: bool = False, via_torch: bool = False
+) -> float:
     """Export natively; compare ORT's every layer with PyTorch's on the same weights
     (and with the --via torch model's on ORT); return the worst error."""
     analysis = analyze(spec)
@@ -98,14 +100,21 @@ def _differential(spec: archspec.Spec, tmp: Path, *, fp16: bool = False, via_tor
     worst = 0.0
     for name in names:
         err = _error(got[name], ref[name])
-        assert err <= bound, f"{spec.name}: layer {name}: native vs PyTorch error {err:.3g} > {bound}"
+        assert err <= bound, (
+            f"{spec.name}: layer {name}: native vs PyTorch error {err:.3g} > {bound}"
+        )
         worst = max(worst, err)
     if via_torch:
         from archspec.onnx.export import ExportError, export_spec
 
         try:
             torch_result = export_spec(
-                spec, tmp / "torch.onnx", module=module, analysis=analysis, fp16=fp16, keep_model=True
+                spec,
+                tmp / "torch.onnx",
+                module=module,
+                analysis=analysis,
+                fp16=fp16,
+                keep_model=True,
             )
         except ExportError:
             # torch.onnx cannot express some layers (an adaptive max pool whose windows do
@@ -165,7 +174,16 @@ KIND_CASES: dict[str, tuple[dict, list[dict]]] = {
     ),
     "conv-same-stride": (
         _MAPS,
-        [{"name": "c", "type": "conv2d", "out_channels": 3, "kernel": 4, "stride": 2, "padding": "same"}],
+        [
+            {
+                "name": "c",
+                "type": "conv2d",
+                "out_channels": 3,
+                "kernel": 4,
+                "stride": 2,
+                "padding": "same",
+            }
+        ],
     ),
     "maxpool-same-uneven": (
         _MAPS,
@@ -179,8 +197,14 @@ KIND_CASES: dict[str, tuple[dict, list[dict]]] = {
     "leaky_relu": (_MAPS, [{"name": "a", "type": "leaky_relu", "slope": 0.2}]),
     "hardtanh": (_MAPS, [{"name": "a", "type": "hardtanh", "min": -0.5, "max": 2.0}]),
     "gelu-tanh": (_MAPS, [{"name": "a", "type": "gelu", "approximate": "tanh"}]),
-    "linear-rank3-nobias": (_MAPS, [{"name": "l", "type": "linear", "out_features": 5, "bias": False}]),
-    "rbf-trainable": ({"shape": [6]}, [{"name": "r", "type": "rbf", "out_features": 3, "trainable": True}]),
+    "linear-rank3-nobias": (
+        _MAPS,
+        [{"name": "l", "type": "linear", "out_features": 5, "bias": False}],
+    ),
+    "rbf-trainable": (
+        {"shape": [6]},
+        [{"name": "r", "type": "rbf", "out_features": 3, "trainable": True}],
+    ),
 }
 from archspec.vocab import ACTIVATIONS  # noqa: E402
 
@@ -216,7 +240,9 @@ FUZZ_COUNTS: dict[str, int] = {"specs": 0, "via_torch": 0}
 
 @settings(max_examples=N)
 @given(gen=specs(dtypes=("float32",)))
-def test_random_specs_native_equals_torch(gen: GeneratedSpec, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_random_specs_native_equals_torch(
+    gen: GeneratedSpec, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     spec = archspec.loads(gen.text, "<fuzz>")
     FUZZ_COUNTS["specs"] += 1
     via_torch = FUZZ_COUNTS["specs"] % 10 == 1  # the first, then one in ten
@@ -226,7 +252,9 @@ def test_random_specs_native_equals_torch(gen: GeneratedSpec, tmp_path_factory: 
 
 @settings(max_examples=max(N // 3, 5))
 @given(gen=specs(dtypes=("float64",)))
-def test_random_float64_specs_export(gen: GeneratedSpec, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_random_float64_specs_export(
+    gen: GeneratedSpec, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """float64: checker and shape inference (inside export_native); ONNX Runtime's CPU
     provider has no float64 Conv, so the values are compared in the float32 property."""
     spec = archspec.loads(gen.text, "<fuzz>")
@@ -255,7 +283,11 @@ LENET = ROOT / "specs" / "lenet5-lecun1998.yaml"
 def _lenet_state(tmp: Path) -> dict[str, np.ndarray]:
     result = export_native(archspec.load(LENET), tmp / "seed.onnx", seed=3, keep_model=True)
     assert result.model is not None
-    return {t.name: onnx.numpy_helper.to_array(t) for t in result.model.graph.initializer if "." in t.name}
+    return {
+        t.name: onnx.numpy_helper.to_array(t)
+        for t in result.model.graph.initializer
+        if "." in t.name
+    }
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

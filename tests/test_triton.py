@@ -13,8 +13,8 @@ import onnx
 import pytest
 
 pytest.importorskip("tritonclient.grpc")
-from google.protobuf import text_format  # noqa: E402
-from tritonclient.grpc import model_config_pb2 as mc  # noqa: E402
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "specs").glob("*.yaml"))
@@ -23,7 +23,10 @@ ELEM = {1: mc.TYPE_FP32, 10: mc.TYPE_FP16, 11: mc.TYPE_FP64}
 
 def _export(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "archspec", "export", *args], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "archspec", "export", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
 
 
@@ -63,8 +66,16 @@ def test_repository_parses_and_agrees(path: Path, tmp_path: Path) -> None:
 def test_tensorrt_profiles_from_the_spec_input(tmp_path: Path, precision: str) -> None:
     spec = ROOT / "specs" / "alexnet-krizhevsky2012.yaml"
     run = _export(
-        str(spec), "--triton", str(tmp_path), "--tensorrt", precision, "--max-batch-size", "32",
-        "--instances", "2", "--fp16",
+        str(spec),
+        "--triton",
+        str(tmp_path),
+        "--tensorrt",
+        precision,
+        "--max-batch-size",
+        "32",
+        "--instances",
+        "2",
+        "--fp16",
     )
     assert run.returncode == 0, run.stderr
     model_dir = tmp_path / "alexnet-krizhevsky2012"
@@ -81,7 +92,12 @@ def test_tensorrt_profiles_from_the_spec_input(tmp_path: Path, precision: str) -
 
 def test_cpu_instances(tmp_path: Path) -> None:
     spec = ROOT / "specs" / "lenet5-d2l.yaml"
-    assert _export(str(spec), "--triton", str(tmp_path), "--kind", "cpu", "--max-batch-size", "8").returncode == 0
+    assert (
+        _export(
+            str(spec), "--triton", str(tmp_path), "--kind", "cpu", "--max-batch-size", "8"
+        ).returncode
+        == 0
+    )
     config = _parse(tmp_path / "lenet5-d2l" / "config.pbtxt")
     assert config.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
     assert list(config.dynamic_batching.preferred_batch_size) == [2, 4, 8]

@@ -6,12 +6,11 @@ shorthand; these classes are for when the activation is a layer of its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field
-
-import math
 
 from archspec.layers.base import ForeignError, Layer, OnnxGraph, Shape, ShapeError, TorchCall
 

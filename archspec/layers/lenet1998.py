@@ -85,7 +85,9 @@ class Subsample(Layer):
         )
         window_sum = g.node("Mul", [mean, g.const(float(area))])
         per_channel = g.const([channels, 1, 1], int64=True)
-        weight = g.node("Reshape", [g.param("weight", (channels,), "uniform", 2.4 / area), per_channel])
+        weight = g.node(
+            "Reshape", [g.param("weight", (channels,), "uniform", 2.4 / area), per_channel]
+        )
         bias = g.node("Reshape", [g.param("bias", (channels,), "uniform", 2.4 / area), per_channel])
         g.node("Add", [g.node("Mul", [window_sum, weight]), bias], out)
 

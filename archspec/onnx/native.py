@@ -143,9 +143,7 @@ class Builder:
         layer.onnx_nodes(self, [x], [()], out)
 
 
-def emit(
-    analysis: Analysis, opset: int, dtype: str
-) -> tuple[Builder, onnx.GraphProto, list[str]]:
+def emit(analysis: Analysis, opset: int, dtype: str) -> tuple[Builder, onnx.GraphProto, list[str]]:
     """The graph of ``analysis`` without its weights, and the layer value names in order."""
     import onnx
 
@@ -208,10 +206,7 @@ class WeightSource:
 
     def tensors(self) -> Iterator[tuple[Param, np.ndarray]]:
         for p in self.params:
-            if self._file is not None:
-                array = self._file.get(p.key)
-            else:
-                array = _draw(self.rng, p)
+            array = self._file.get(p.key) if self._file is not None else _draw(self.rng, p)
             yield p, np.ascontiguousarray(array, dtype=self.dtype)
 
 
@@ -257,7 +252,11 @@ class _Mapping:
 
 # safetensors' dtype codes as numpy names
 _FLOATS = {
-    "F16": "float16", "F32": "float32", "F64": "float64", "BF16": "bfloat16", "BOOL": "bool",
+    "F16": "float16",
+    "F32": "float32",
+    "F64": "float64",
+    "BF16": "bfloat16",
+    "BOOL": "bool",
     **{f"I{n}": f"int{n}" for n in (8, 16, 32, 64)},
     **{f"U{n}": f"uint{n}" for n in (8, 16, 32, 64)},
 }
@@ -329,9 +328,7 @@ def _check_size(path: Path) -> None:
             raise WeightsError(f"{path}: truncated (no safetensors header)")
         (n,) = struct.unpack("<Q", head)
         header = json.loads(fh.read(n))
-    end = max(
-        (v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0
-    )
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
     if path.stat().st_size < 8 + n + end:
         raise WeightsError(
             f"{path}: truncated: the header describes {8 + n + end:,} bytes, the file has "
@@ -403,7 +400,7 @@ def _write_tensor(fh: IO[bytes], tensor: onnx.TensorProto, raw: np.ndarray | Non
     fh.write(body)
     if raw is not None:
         fh.write(data)
-        fh.write(memoryview(raw.reshape(-1).view(np.uint8)))
+        fh.write(raw.reshape(-1).view(np.uint8).data)
 
 
 def export_native(
@@ -592,10 +589,14 @@ def _write_external(fh: IO[bytes], data_path: Path, location: str, source: Weigh
                 data.write(b"\0" * pad)
                 offset += pad
             raw = _little(array)
-            data.write(memoryview(raw.reshape(-1).view(np.uint8)))
+            data.write(raw.reshape(-1).view(np.uint8).data)
             tensor = _header(array, p.key)
             tensor.data_location = onnx.TensorProto.EXTERNAL
-            for k, v in (("location", location), ("offset", str(offset)), ("length", str(raw.nbytes))):
+            for k, v in (
+                ("location", location),
+                ("offset", str(offset)),
+                ("length", str(raw.nbytes)),
+            ):
                 entry = tensor.external_data.add()
                 entry.key, entry.value = k, v
             offset += raw.nbytes

@@ -99,7 +99,7 @@ def _dims(info: onnx.ValueInfoProto, where: str) -> tuple[int, list[int]]:
 def _io(kind: str, name: str, elem: int, dims: list[int]) -> str:
     shown = ", ".join(map(str, dims))
     return (
-        f"  {{\n    name: \"{name}\"\n    data_type: {TRITON_TYPES[elem]}\n"
+        f'  {{\n    name: "{name}"\n    data_type: {TRITON_TYPES[elem]}\n'
         f"    dims: [ {shown} ]\n  }}"
     )
 

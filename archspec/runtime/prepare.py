@@ -94,7 +94,9 @@ class Loaded:
     layers: tuple[str, ...]  # the layer values to compare
 
 
-def module_from_model(spec: Spec, model: onnx.ModelProto, analysis: Analysis | None = None) -> SpecModule:
+def module_from_model(
+    spec: Spec, model: onnx.ModelProto, analysis: Analysis | None = None
+) -> SpecModule:
     """The float32 PyTorch module of ``spec`` holding ``model``'s own initializers.
 
     The native exporter draws seeded weights with NumPy, not PyTorch's generator, so

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         opset=args.opset,
         fp16=args.fp16,
         max_params=args.max_params,
-        **({"keep_model": True} if options is not None else {}),
+        keep_model=options is not None,
     )
     config = None
     if options is not None:
