@@ -31,7 +31,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from fuzz_strategies import GeneratedSpec, specs
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 import archspec
 from archspec.analysis import analyze
@@ -238,8 +238,25 @@ def test_gelu_both_forms(opset: int, tmp_path: Path) -> None:
 FUZZ_COUNTS: dict[str, int] = {"specs": 0, "via_torch": 0}
 
 
+# Found by the 1,000-spec run: ONNX Runtime's LRN refuses β = 0 (and α = 0), which PyTorch
+# computes (x / k⁰ = x): such an LRN is emitted as its formula.
+LRN_BETA_0 = GeneratedSpec(
+    data={
+        "archspec": 1,
+        "name": "A",
+        "input": {"shape": [1, 1, 1]},
+        "layers": [{"name": "l0", "type": "lrn", "beta": 0.0}],
+    },
+    shapes={"l0": (1, 1, 1)},
+    text="archspec: 1\nname: A\ninput: {shape: [1, 1, 1]}\nlayers:\n- {name: l0, type: lrn, beta: 0.0}\n",
+    style="flow",
+    kinds=["lrn"],
+)
+
+
 @settings(max_examples=N)
 @given(gen=specs(dtypes=("float32",)))
+@example(gen=LRN_BETA_0)
 def test_random_specs_native_equals_torch(
     gen: GeneratedSpec, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

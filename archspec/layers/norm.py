@@ -89,7 +89,8 @@ class LRN(Layer):
         squares averaged over a [size, 1] window of [N, 1, C, rest] (zeros counted), then
         x / (k + α·mean)^β."""
         x = inputs[0]
-        if self.size % 2 and len(shapes[0]) == 3:  # ONNX Runtime's LRN takes N×C×H×W only
+        # ONNX Runtime's LRN takes N×C×H×W only, and α > 0, β > 0
+        if self.size % 2 and len(shapes[0]) == 3 and self.alpha > 0 and self.beta > 0:
             g.node("LRN", [x], out, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
             return
         squares = g.node("Mul", [x, x])

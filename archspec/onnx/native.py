@@ -308,7 +308,7 @@ def _open_weights(path: Path, params: list[Param], unused: list[str], spec_name:
                 f"{path}: tensor '{p.key}' has shape {list(shape)}, layer {p.layer} "
                 f"needs {list(p.shape)}"
             )
-        if dtype not in ("float16", "float32", "float64"):
+        if not dtype.startswith("float"):  # float16, float32, float64 (not bfloat16)
             raise WeightsError(
                 f"{path}: tensor '{p.key}' holds {dtype}, not float32 or float16 numbers"
             )
@@ -359,6 +359,20 @@ def _read_pt(path: Path) -> dict[str, np.ndarray]:
             v = v.float()
         out[k] = v.detach().numpy()
     return out
+
+
+def seeded_state(
+    spec: Spec, seed: int | None, dtype: str, analysis: Analysis | None = None
+) -> dict[str, np.ndarray]:
+    """The tensors a native export with ``seed`` holds, drawn again (by state_dict name).
+
+    ``run --verify`` gives these to the PyTorch reference: drawn independently of the
+    model file, so a model whose tensors were changed after export fails verification.
+    """
+    analysis = analysis or analyze(spec)
+    g, _, _ = emit(analysis, choose_opset(analysis, None), dtype)
+    source = WeightSource(g.params, g.unused_state, dtype, seed, None, spec.name)
+    return {p.key: array for p, array in source.tensors()}
 
 
 # ---------------------------------------------------------------------------

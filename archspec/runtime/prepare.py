@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from archspec.analysis import Analysis, analyze
 from archspec.errors import RuntimeInputError
@@ -94,34 +97,41 @@ class Loaded:
     layers: tuple[str, ...]  # the layer values to compare
 
 
-def module_from_model(
-    spec: Spec, model: onnx.ModelProto, analysis: Analysis | None = None
+def module_from_arrays(
+    spec: Spec, arrays: Mapping[str, np.ndarray], analysis: Analysis | None = None
 ) -> SpecModule:
-    """The float32 PyTorch module of ``spec`` holding ``model``'s own initializers.
+    """The float32 (float64 for such a spec) PyTorch module of ``spec`` holding ``arrays``,
+    by state_dict name (num_batches_tracked, which no ONNX graph reads, may be absent).
 
     The native exporter draws seeded weights with NumPy, not PyTorch's generator, so
-    its reference is the compiled module given the model's tensors by their state_dict
-    names: the two have equal weights by construction (float16 ones widened exactly).
-    """
+    its PyTorch reference is the compiled module given those tensors: equal weights by
+    construction (float16 ones widened exactly)."""
     import torch
-    from onnx import numpy_helper
 
     from archspec.torch.build import compile_spec
 
     dtype = "float64" if spec.input.dtype == "float64" else "float32"
     module = compile_spec(spec, seed=0, analysis=analysis, dtype=dtype)
     state = module.state_dict()
-    found = {t.name: t for t in model.graph.initializer if t.name in state}
-    missing = [k for k in state if k not in found and not k.endswith("num_batches_tracked")]
+    missing = [k for k in state if k not in arrays and not k.endswith("num_batches_tracked")]
     if missing:
-        raise RuntimeInputError(
-            f"the model lacks the tensor '{missing[0]}' of spec {spec.name}'s module"
-        )
+        raise RuntimeInputError(f"no tensor '{missing[0]}' for spec {spec.name}'s module")
     with torch.no_grad():
-        for key, tensor in found.items():
-            array = numpy_helper.to_array(tensor).astype(dtype)
-            state[key].copy_(torch.from_numpy(array).reshape(state[key].shape))
+        for key, target in state.items():
+            if key in arrays:
+                array = np.asarray(arrays[key]).astype(dtype)
+                target.copy_(torch.from_numpy(array).reshape(target.shape))
     return module.eval()
+
+
+def module_from_model(
+    spec: Spec, model: onnx.ModelProto, analysis: Analysis | None = None
+) -> SpecModule:
+    """:func:`module_from_arrays` with ``model``'s own initializers."""
+    from onnx import numpy_helper
+
+    arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return module_from_arrays(spec, arrays, analysis)
 
 
 def export_for_run(
@@ -272,20 +282,21 @@ def reference_for(
     half = info.input_dtype == "float16" and spec.input.dtype != "float16"
     ref_dtype = "float32" if half else None
     source = meta.get(m.KEY_WEIGHTS, "")
-    if source.startswith("numpy-seed:") or (
-        source.startswith("file:") and "native" in meta.get(m.KEY_EXPORTER, "") and not weights
-    ):
-        # a native export: the reference takes the model's own tensors (see module_from_model)
-        recorded_seed = int(source[11:]) if source.startswith("numpy-seed:") else None
-        if seed is not None and recorded_seed is not None and seed != recorded_seed:
-            raise RuntimeInputError(
-                f"{model_file} was exported with weights from numpy seed {recorded_seed}, "
-                f"not --seed {seed}"
-            )
-        import onnx
+    if source.startswith("numpy-seed:"):
+        # a native export: its seeded tensors drawn again (NumPy), given to the module
+        from archspec.onnx.native import seeded_state
 
-        model = onnx.load(model_file)
-        module = module_from_model(spec, model, analysis)
+        recorded_seed = int(source[11:])
+        if seed is not None and seed != recorded_seed:
+            raise RuntimeInputError(
+                f"{model_file} was exported with weights from seed {recorded_seed}, not --seed {seed}"
+            )
+        if weights:
+            raise RuntimeInputError(
+                f"{model_file} was exported with weights from seed {recorded_seed}, not from a file; drop --weights"
+            )
+        arrays = seeded_state(spec, recorded_seed, info.input_dtype, analysis)
+        module = module_from_arrays(spec, arrays, analysis)
     elif source.startswith("seed:"):
         recorded_seed = int(source[5:])
         if seed is not None and seed != recorded_seed:
