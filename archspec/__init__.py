@@ -115,7 +115,7 @@ def export_onnx(
         from archspec.onnx.native import export_native
 
         return export_native(as_spec(spec), path, **kwargs)
-    require("torch", "archspec.export_onnx(via='torch')")
+    require("torch-onnx", "archspec.export_onnx(via='torch')")
     from archspec.onnx.export import export_spec
 
     return export_spec(as_spec(spec), path, **kwargs)

@@ -15,14 +15,14 @@ import torch
 from safetensors.torch import save_file
 
 import archspec
-from archspec.onnx.native import seeded_state
-from archspec.runtime.prepare import module_from_arrays
 from archspec.cli.main import main
 from archspec.onnx import model as meta
 from archspec.onnx.export import ExportError, export_spec
 from archspec.onnx.names import with_outputs
+from archspec.onnx.native import seeded_state
 from archspec.output_files import OutputError
 from archspec.runtime.parity import compare
+from archspec.runtime.prepare import module_from_arrays
 from archspec.runtime.providers import choose
 from archspec.runtime.session import create_session, run_session
 from archspec.torch.build import compile_spec

@@ -22,12 +22,11 @@ import torch
 from onnx import numpy_helper
 
 import archspec
-from archspec.onnx.native import seeded_state
-from archspec.runtime.prepare import module_from_arrays
 from archspec.cli.main import main
 from archspec.onnx import model as meta
+from archspec.onnx.native import seeded_state
+from archspec.runtime.prepare import module_from_arrays
 from archspec.runtime.providers import choose
-from archspec.torch.build import compile_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "specs" / "lenet5-lecun1998.yaml"

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from archspec.extras import require
 
-        require("torch", "archspec export --via torch")
+        require("torch-onnx", "archspec export --via torch")
         from archspec.onnx.export import export_spec  # type: ignore[assignment]
     result = export_spec(
         spec,
