@@ -5,11 +5,14 @@ random specs from tests/fuzz_strategies.py, the native model
 
 * passes ``onnx.checker`` (full check) and ONNX shape inference equals the
   calculator at every named layer value (export_native refuses otherwise), and
-* computes on ONNX Runtime what PyTorch computes with the same weights: the
-  compiled module given the native model's own initializers by state_dict name
-  (module_from_model). For the shipped specs (and, in the long profile, one random
+* computes on ONNX Runtime what PyTorch computes with the same weights (the compiled
+  module given the native model's own initializers by state_dict name,
+  module_from_model): each layer by itself (PyTorch's layer on ONNX Runtime's values of
+  its inputs) within the bound below, and the whole graph end to end within
+  ``run --verify``'s tolerance for the dtype. For the shipped specs (and, in the long profile, one random
   spec in ten) the module is also exported with ``--via torch`` and the two ONNX
-  models are compared on ONNX Runtime, layer by layer.
+  models are compared on ONNX Runtime, layer by layer (end to end: ``run --verify``'s
+  tolerance).
 
 The error is ``max|native − ref| / max(1, max|ref|)``; the bound is :data:`FP32_BOUND`
 in float32 and :data:`FP16_BOUND` in float16 (a float16 model against float32
@@ -38,6 +41,7 @@ from archspec.analysis import analyze
 from archspec.onnx.names import with_outputs
 from archspec.onnx.native import export_native
 from archspec.runtime.prepare import module_from_model
+from archspec.vocab import DTYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "specs").glob("*.yaml"))
@@ -77,6 +81,29 @@ def _torch_layers(module: object, x: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in outs.items()}
 
 
+def _torch_isolated(
+    module: object, got: dict[str, np.ndarray], x: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each layer of the PyTorch module run on ONNX Runtime's values of its inputs."""
+    import torch
+
+    from archspec.torch.modules import ACTIVATIONS as TORCH_ACTIVATIONS
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        return t.float() if t.dtype == torch.float16 else t
+
+    out: dict[str, np.ndarray] = {}
+    with torch.inference_mode():
+        for name, srcs, activation in module.plan:  # type: ignore[attr-defined]
+            ins = [tensor(x if s == "input" else got[s]) for s in srcs]
+            y = module._layer(name)(*ins)  # type: ignore[attr-defined]
+            if activation:
+                y = TORCH_ACTIVATIONS[activation](y)
+            out[name] = y.numpy()
+    return out
+
+
 def _differential(
     spec: archspec.Spec, tmp: Path, *, fp16: bool = False, via_torch: bool = False
 ) -> float:
@@ -95,15 +122,25 @@ def _differential(
     x = rng.standard_normal((2, *analysis.input_shape)).astype(result.dtype)
     got = _ort_layers(model, names, x)
     module = module_from_model(spec, model, analysis)
-    ref = _torch_layers(module, x)
     bound = FP16_BOUND if fp16 else FP32_BOUND
+    # Each layer by itself: PyTorch's layer on ONNX Runtime's values of its inputs, so a
+    # layer is judged by what it computes, not by rounding its ill-conditioned inputs
+    # carry in (two RBFs then a softmax turn 1e-7 relative into 3e-5 absolute).
+    alone = _torch_isolated(module, got, x)
     worst = 0.0
     for name in names:
-        err = _error(got[name], ref[name])
+        err = _error(got[name], alone[name])
         assert err <= bound, (
             f"{spec.name}: layer {name}: native vs PyTorch error {err:.3g} > {bound}"
         )
         worst = max(worst, err)
+    # The whole graph end to end: within run --verify's tolerance for the dtype.
+    ref = _torch_layers(module, x)
+    for name in names:
+        err = _error(got[name], ref[name])
+        assert err <= DTYPES[result.dtype].tolerance, (
+            f"{spec.name}: layer {name}: end-to-end error {err:.3g}"
+        )
     if via_torch:
         from archspec.onnx.export import ExportError, export_spec
 
@@ -125,7 +162,7 @@ def _differential(
         other = _ort_layers(torch_result.model, names, x)
         for name in names:
             err = _error(got[name], other[name])
-            assert err <= bound, (
+            assert err <= DTYPES[result.dtype].tolerance, (
                 f"{spec.name}: layer {name}: native vs --via torch error {err:.3g} > {bound}"
             )
             worst = max(worst, err)
@@ -254,9 +291,38 @@ LRN_BETA_0 = GeneratedSpec(
 )
 
 
+# Found by the 1,000-spec run: two RBFs then a softmax amplify float32 rounding (1e-7
+# relative) to 3e-5 in the probabilities: why each layer is judged on its own inputs.
+RBF_SOFTMAX = GeneratedSpec(
+    data={
+        "archspec": 1,
+        "name": "A",
+        "input": {"shape": [15, 1, 1]},
+        "layers": [
+            {"name": "l0", "type": "relu"},
+            {"name": "l1", "type": "relu"},
+            {"name": "l2", "type": "flatten"},
+            {"name": "l3", "type": "rbf", "out_features": 5},
+            {"name": "l4", "type": "rbf", "out_features": 6},
+            {"name": "l5", "type": "softmax"},
+        ],
+    },
+    shapes={"l0": (15, 1, 1), "l1": (15, 1, 1), "l2": (15,), "l3": (5,), "l4": (6,), "l5": (6,)},
+    text=(
+        "archspec: 1\nname: A\ninput: {shape: [15, 1, 1]}\nlayers:\n"
+        "- {name: l0, type: relu}\n- {name: l1, type: relu}\n- {name: l2, type: flatten}\n"
+        "- {name: l3, type: rbf, out_features: 5}\n- {name: l4, type: rbf, out_features: 6}\n"
+        "- {name: l5, type: softmax}\n"
+    ),
+    style="flow",
+    kinds=["relu", "relu", "flatten", "rbf", "rbf", "softmax"],
+)
+
+
 @settings(max_examples=N)
 @given(gen=specs(dtypes=("float32",)))
 @example(gen=LRN_BETA_0)
+@example(gen=RBF_SOFTMAX)
 def test_random_specs_native_equals_torch(
     gen: GeneratedSpec, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
