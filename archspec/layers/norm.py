@@ -89,8 +89,9 @@ class LRN(Layer):
         squares averaged over a [size, 1] window of [N, 1, C, rest] (zeros counted), then
         x / (k + α·mean)^β."""
         x = inputs[0]
-        # ONNX Runtime's LRN takes N×C×H×W only, and α > 0, β > 0
-        if self.size % 2 and len(shapes[0]) == 3 and self.alpha > 0 and self.beta > 0:
+        # ONNX Runtime's LRN takes N×C×H×W only, and α > 0, β > 0 as float32 (1e-143 is 0)
+        tiny = 1e-30
+        if self.size % 2 and len(shapes[0]) == 3 and self.alpha > tiny and self.beta > tiny:
             g.node("LRN", [x], out, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
             return
         squares = g.node("Mul", [x, x])
