@@ -205,17 +205,26 @@ class WeightSource:
             self._file = _open_weights(Path(path), params, unused, spec_name)
 
     def tensors(self) -> Iterator[tuple[Param, np.ndarray]]:
+        """Each tensor in turn. A drawn one lives in one scratch buffer reused for the next
+        (no fresh pages to fault in per tensor): consume it, or copy it, before the next."""
+        scratch = None
+        if self._file is None and self.params:
+            scratch = np.empty(max(p.nbytes_fp32 // 4 for p in self.params), np.float32)
         for p in self.params:
-            array = self._file.get(p.key) if self._file is not None else _draw(self.rng, p)
+            if self._file is not None:
+                array = self._file.get(p.key)
+            else:
+                array = _draw(self.rng, p, scratch)
             yield p, np.ascontiguousarray(array, dtype=self.dtype)
 
 
-def _draw(rng: np.random.Generator, p: Param) -> np.ndarray:
+def _draw(rng: np.random.Generator, p: Param, scratch: np.ndarray | None = None) -> np.ndarray:
     if p.init == "zeros":
         return np.zeros(p.shape, np.float32)
     if p.init == "ones":
         return np.ones(p.shape, np.float32)
-    out = np.empty(p.shape, np.float32)
+    n = p.nbytes_fp32 // 4
+    out = scratch[:n].reshape(p.shape) if scratch is not None else np.empty(p.shape, np.float32)
     flat = out.reshape(-1)
     for start in range(0, flat.size, CHUNK):
         part = flat[start : start + CHUNK]
@@ -372,7 +381,7 @@ def seeded_state(
     analysis = analysis or analyze(spec)
     g, _, _ = emit(analysis, choose_opset(analysis, None), dtype)
     source = WeightSource(g.params, g.unused_state, dtype, seed, None, spec.name)
-    return {p.key: array for p, array in source.tensors()}
+    return {p.key: array.copy() for p, array in source.tensors()}
 
 
 # ---------------------------------------------------------------------------
@@ -526,8 +535,7 @@ def export_native(
                 if use_external:
                     _write_external(fh, data_tmp, data_name, source)
                 else:
-                    for p, array in source.tensors():
-                        _write_tensor(fh, _header(array, p.key), _little(array))
+                    _write_inline(fh, source)
                 size = fh.tell()
             timings["write"] = time.perf_counter() - t
             if use_external:  # the checker reads it where the model says: beside the model
@@ -589,6 +597,13 @@ def _header(array: np.ndarray, name: str) -> onnx.TensorProto:
 
 def _little(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+
+
+def _write_inline(fh: IO[bytes], source: WeightSource) -> None:
+    """Each tensor as an initializer in the model file (a function, so that the last
+    tensor, a view of the scratch buffer, is released before the checker reads the file)."""
+    for p, array in source.tensors():
+        _write_tensor(fh, _header(array, p.key), _little(array))
 
 
 def _write_external(fh: IO[bytes], data_path: Path, location: str, source: WeightSource) -> None:
