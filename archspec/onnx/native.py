@@ -211,10 +211,7 @@ class WeightSource:
         if self._file is None and self.params:
             scratch = np.empty(max(p.nbytes_fp32 // 4 for p in self.params), np.float32)
         for p in self.params:
-            if self._file is not None:
-                array = self._file.get(p.key)
-            else:
-                array = _draw(self.rng, p, scratch)
+            array = self._file.get(p.key) if self._file is not None else _draw(self.rng, p, scratch)
             yield p, np.ascontiguousarray(array, dtype=self.dtype)
 
 
