@@ -105,10 +105,17 @@ def codegen(spec: Spec | str | os.PathLike[str]) -> str:
 def export_onnx(
     spec: Spec | str | os.PathLike[str], path: str | os.PathLike[str], **kwargs: Any
 ) -> Any:
-    """Export a spec's compiled module to ONNX (imports torch and onnx)."""
+    """Export a spec to ONNX: natively (``via="native"``, the default: onnx only), or its
+    compiled module through torch.onnx (``via="torch"``, or when ``module=`` is given)."""
     from archspec.extras import require
 
+    via = kwargs.pop("via", "torch" if "module" in kwargs else "native")
     require("onnx", "archspec.export_onnx")
+    if via == "native":
+        from archspec.onnx.native import export_native
+
+        return export_native(as_spec(spec), path, **kwargs)
+    require("torch-onnx", "archspec.export_onnx(via='torch')")
     from archspec.onnx.export import export_spec
 
     return export_spec(as_spec(spec), path, **kwargs)

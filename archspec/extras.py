@@ -15,7 +15,9 @@ from archspec.errors import MissingExtraError
 # extra → the modules it provides (the import names, not the distributions)
 EXTRAS: dict[str, tuple[str, ...]] = {
     "torch": ("torch", "safetensors"),
-    "onnx": ("torch", "safetensors", "onnx", "onnxscript", "onnxruntime"),
+    # export --via torch: torch.onnx's exporter also needs onnxscript (in the torch extra)
+    "torch-onnx": ("torch", "safetensors", "onnxscript", "onnx"),
+    "onnx": ("onnx", "onnxruntime", "safetensors"),
     "plot": ("matplotlib",),
 }
 

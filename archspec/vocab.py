@@ -45,7 +45,10 @@ class ActivationForm(NamedTuple):
     # The expression PyTorch applies: a function of torch or F, or one defined in
     # archspec/torch/modules.py. The compiler resolves it; codegen prints it.
     torch: str
-    onnx: str  # the ONNX operator(s) it exports to
+    # The ONNX operator(s) it exports to, for people: the native exporter emits the shorthand
+    # with the standalone layer kind of the same name (its ``onnx_nodes``), so the
+    # shorthand and the layer cannot differ (tests/test_native_export.py checks both forms).
+    onnx: str
     formula: str  # for people: the reference page
 
 

@@ -152,5 +152,5 @@ def test_concurrent_exports_to_one_path_leave_a_valid_model(tmp_path: Path) -> N
     onnx.checker.check_model(str(path), full_check=True)
     model = onnx.load(str(path))
     weights = {m.key: m.value for m in model.metadata_props}
-    assert any(v in ("seed:1", "seed:2") for v in weights.values()), weights
+    assert any(v in ("numpy-seed:1", "numpy-seed:2") for v in weights.values()), weights
     assert leftovers(tmp_path, {"model.onnx"}) == []

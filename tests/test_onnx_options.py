@@ -19,8 +19,10 @@ from archspec.cli.main import main
 from archspec.onnx import model as meta
 from archspec.onnx.export import ExportError, export_spec
 from archspec.onnx.names import with_outputs
+from archspec.onnx.native import seeded_state
 from archspec.output_files import OutputError
 from archspec.runtime.parity import compare
+from archspec.runtime.prepare import module_from_arrays
 from archspec.runtime.providers import choose
 from archspec.runtime.session import create_session, run_session
 from archspec.torch.build import compile_spec
@@ -174,7 +176,7 @@ def test_fp16_weights_io_and_parity(lenet: archspec.Spec, fp16_export: tuple[Pat
     path, summary = fp16_export
     lines = summary.splitlines()
     assert lines[0].startswith(f"exported lenet5-lecun1998 to {path}: opset 18, float16, ")
-    assert "weights from seed 0" in lines[0]
+    assert "weights from numpy seed 0" in lines[0]
     assert lines[1] == (
         "8 layer values named; ONNX shape inference matches the calculator on all 8 "
         "(batch axis dynamic); checker: ok"
@@ -191,7 +193,8 @@ def test_fp16_weights_io_and_parity(lenet: archspec.Spec, fp16_export: tuple[Pat
     names = [r.name for r in archspec.analyze(lenet).rows]
     values = _ort(with_outputs(model, names), x, names)
     assert all(v.dtype == np.float16 for v in values)  # every layer, the RBF sum included
-    reference = compile_spec(lenet, seed=0).half().float()  # float32 math on the rounded weights
+    # float32 math on the rounded weights: the native export's seed-0 tensors, in float16
+    reference = module_from_arrays(lenet, seeded_state(lenet, 0, "float16"))
     with torch.inference_mode():
         ref = reference.forward_layers(torch.from_numpy(x).float())
     parity = compare(
@@ -214,7 +217,7 @@ def test_fp16_verify_on_the_cli(
     assert "tolerance 0.01 (float16" in out
     code, out, err = cli(capsys, "run", LENET, "--fp16", "--verify", "--provider", "cpu")
     assert (code, err) == (0, "")
-    assert "opset 18, float16, weights from seed 0" in out and "verify: ok" in out
+    assert "opset 18, float16, weights from numpy seed 0" in out and "verify: ok" in out
 
 
 # --- opsets ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ shorthand; these classes are for when the activation is a layer of its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from pydantic import Field
 from archspec.layers.base import (
     ForeignError,
     Layer,
+    OnnxGraph,
     Saved,
     Shape,
     ShapeError,
@@ -59,6 +61,11 @@ class ReLU(_SavesOutput):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.ReLU")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Relu", [inputs[0]], out)
+
 
 class Sigmoid(_SavesOutput):
     """1 / (1 + e^−x)."""
@@ -74,6 +81,11 @@ class Sigmoid(_SavesOutput):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Sigmoid")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Sigmoid", [inputs[0]], out)
+
 
 class Tanh(_SavesOutput):
     """tanh(x)."""
@@ -88,6 +100,11 @@ class Tanh(_SavesOutput):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Tanh")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Tanh", [inputs[0]], out)
 
 
 class ScaledTanh(_SavesOutput):
@@ -107,6 +124,13 @@ class ScaledTanh(_SavesOutput):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("ScaledTanh")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """1.7159·tanh(x·(2/3)), in the module's order of operations."""
+        inner = g.node("Tanh", [g.node("Mul", [inputs[0], g.const(2.0 / 3.0)])])
+        g.node("Mul", [inner, g.const(1.7159)], out)
 
 
 class Softmax(_SavesOutput):
@@ -145,6 +169,11 @@ class Softmax(_SavesOutput):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Softmax", (), {"dim": self.axis if self.axis < 0 else self.axis + 1})
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Softmax", [inputs[0]], out, axis=self.axis if self.axis < 0 else self.axis + 1)
+
 
 class ReLU6(_SavesInput):
     """min(max(0, x), 6) (MobileNetV2)."""
@@ -153,6 +182,11 @@ class ReLU6(_SavesInput):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.ReLU6")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Clip", [inputs[0], g.const(0.0), g.const(6.0)], out)
 
 
 class LeakyReLU(_SavesInput):
@@ -165,6 +199,11 @@ class LeakyReLU(_SavesInput):
         return TorchCall(
             "nn.LeakyReLU", (), {} if self.slope == 0.01 else {"negative_slope": self.slope}
         )
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("LeakyRelu", [inputs[0]], out, alpha=self.slope)
 
 
 class Hardtanh(_SavesInput):
@@ -189,6 +228,11 @@ class Hardtanh(_SavesInput):
         )
         return TorchCall("nn.Hardtanh", (), kw)
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Clip", [inputs[0], g.const(self.min), g.const(self.max)], out)
+
 
 class SiLU(_SavesInput):
     """x·σ(x) (swish)."""
@@ -197,6 +241,11 @@ class SiLU(_SavesInput):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.SiLU")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Mul", [inputs[0], g.node("Sigmoid", [inputs[0]])], out)
 
 
 class Hardswish(_SavesInput):
@@ -207,6 +256,11 @@ class Hardswish(_SavesInput):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Hardswish")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("HardSwish", [inputs[0]], out)
+
 
 class Hardsigmoid(_SavesInput):
     """min(max(x + 3, 0), 6)/6 (MobileNetV3's squeeze-and-excitation gate)."""
@@ -215,6 +269,11 @@ class Hardsigmoid(_SavesInput):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Hardsigmoid")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("HardSigmoid", [inputs[0]], out, alpha=1 / 6, beta=0.5)
 
 
 class GELU(_SavesInput):
@@ -230,6 +289,26 @@ class GELU(_SavesInput):
             "nn.GELU", (), {} if self.approximate == "none" else {"approximate": "tanh"}
         )
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """ONNX's Gelu from opset 20; before it, its formula: x·½·(1 + erf(x/√2)), or
+        ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) for the tanh approximation."""
+        x = inputs[0]
+        if g.opset >= 20:
+            g.node("Gelu", [x], out, approximate=self.approximate)
+            return
+        if self.approximate == "none":
+            erf = g.node("Erf", [g.node("Mul", [x, g.const(math.sqrt(0.5))])])
+            half = g.node("Mul", [x, g.const(0.5)])
+            g.node("Mul", [half, g.node("Add", [erf, g.const(1.0)])], out)
+            return
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+        inner = g.node("Add", [x, g.node("Mul", [cube, g.const(0.044715)])])
+        t = g.node("Tanh", [g.node("Mul", [inner, g.const(math.sqrt(2 / math.pi))])])
+        half = g.node("Mul", [x, g.const(0.5)])
+        g.node("Mul", [half, g.node("Add", [t, g.const(1.0)])], out)
+
 
 class Identity(Layer):
     """x, unchanged (a placeholder, as torchvision uses nn.Identity)."""
@@ -243,3 +322,8 @@ class Identity(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Identity")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Identity", [inputs[0]], out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -132,6 +132,54 @@ class TorchCall:
     def source(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.callable}({', '.join(parts)})"
+
+
+class OnnxGraph(Protocol):
+    """What a kind emits its ONNX nodes into (:class:`archspec.onnx.native.Builder`).
+
+    The emitter passes one in, so the kinds write ONNX without importing onnx (or
+    anything above them): they name operators, attributes and tensors, and the
+    builder makes the protos. Values are strings; every helper returns its output's name.
+    """
+
+    opset: int  # the model's opset: a kind may choose an operator by it
+
+    def node(self, op: str, inputs: Sequence[str], out: str | None = None, **attrs: Any) -> str:
+        """One node ``op(inputs)`` with ONNX attributes; its output ``out`` or a fresh name."""
+        ...
+
+    def param(
+        self, key: str, shape: Sequence[int], init: str, bound: float | Sequence[float] = 0.0
+    ) -> str:
+        """A tensor of the layer's state, named ``<layer>.<key>`` as the PyTorch module's
+        state_dict names it, so a weights file fits both. ``init``: "uniform" (U(±bound),
+        a bound per row of the first axis where a sequence), "zeros", "ones" or "sign"
+        (±1, each with probability ½)."""
+        ...
+
+    def state(self, key: str) -> None:
+        """A state_dict entry the ONNX graph does not read (BatchNorm's num_batches_tracked)."""
+        ...
+
+    def const(self, values: Any, int64: bool = False) -> str:
+        """A constant: a number or nested list, in the model's float type or int64."""
+        ...
+
+    def reduce(
+        self, op: str, x: str, axes: Sequence[int], keepdims: bool, out: str | None = None
+    ) -> str:
+        """ReduceSum/ReduceMean/ReduceMax over ``axes``, as the model's opset spells it."""
+        ...
+
+    def activation(self, name: str, x: str, out: str) -> None:
+        """The ``activation:`` shorthand ``name`` applied to ``x``: its standalone kind's nodes."""
+        ...
+
+
+def onnx_pads(total: tuple[int, int]) -> list[int]:
+    """Per-axis totals as ONNX's pads (top, left, bottom, right), the extra after (TensorFlow's split)."""
+    (th, tw) = total
+    return [th // 2, tw // 2, th - th // 2, tw - tw // 2]
 
 
 # A figure as a source prints it rounded: "15.47G" is 15.47·10⁹ to two decimals (K, M, G, T).
@@ -302,6 +350,14 @@ class Layer(BaseModel):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         raise NotImplementedError(f"{type(self).__name__} has no PyTorch builder")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """Emit this layer's ONNX nodes into ``g``: read ``inputs`` (values of ``[batch,
+        *shape]``), write the value ``out``; without the ``activation:`` shorthand, which the
+        emitter applies. The native exporter's form of the kind, beside :meth:`torch_call`."""
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX form")
 
     def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
         """The fields that decide what this layer computes on these inputs, written one way,

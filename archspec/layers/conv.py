@@ -15,6 +15,7 @@ from archspec.layers.base import (
     Layer,
     NonNegInt,
     NonNegIntOrPair,
+    OnnxGraph,
     PositiveInt,
     ReceptiveField,
     Saved,
@@ -24,6 +25,7 @@ from archspec.layers.base import (
     TrainContext,
     Training,
     caffe_pair,
+    onnx_pads,
     pair,
     require_rank,
     same_pads,
@@ -296,3 +298,46 @@ class Conv2d(Layer):
         if not self.bias:
             kw["bias"] = False
         return TorchCall(callable_, (c_in, self.out_channels), kw)
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """One Conv; asymmetric ``pads`` for an uneven 'same'. A connection table keeps its
+        compact weight (one kernel per entry, as the module's state_dict) and scatters it
+        into a dense kernel in the graph: Concat with a zero kernel, Gather, Reshape."""
+        c_in = shapes[0][0]
+        kh, kw = pair(self.kernel)
+        attrs: dict[str, Any] = {
+            "kernel_shape": [kh, kw],
+            "strides": list(pair(self.stride)),
+            "pads": onnx_pads(self._pad_total(shapes[0])),
+            "dilations": list(pair(self.dilation)),
+        }
+        if self.input_maps is None:
+            fan_in = c_in // self.groups * kh * kw
+            weight = g.param(
+                "weight", (self.out_channels, c_in // self.groups, kh, kw), "uniform", fan_in**-0.5
+            )
+            bias_bound: float | list[float] = fan_in**-0.5
+            if self.groups != 1:
+                attrs["group"] = self.groups
+        else:
+            rows = [(len(maps) * kh * kw) ** -0.5 for maps in self.input_maps for _ in maps]
+            compact = g.param("weight", (len(rows), kh, kw), "uniform", rows)
+            bias_bound = [(len(maps) * kh * kw) ** -0.5 for maps in self.input_maps]
+            slot = {
+                j * c_in + i: e
+                for e, (j, i) in enumerate(
+                    (j, i) for j, maps in enumerate(self.input_maps) for i in maps
+                )
+            }
+            zero = len(rows)  # the index of the zero kernel appended after the entries
+            index = [slot.get(n, zero) for n in range(self.out_channels * c_in)]
+            padded = g.node("Concat", [compact, g.const([[[0.0] * kw] * kh])], axis=0)
+            dense = g.node("Gather", [padded, g.const(index, int64=True)], axis=0)
+            shape = g.const([self.out_channels, c_in, kh, kw], int64=True)
+            weight = g.node("Reshape", [dense, shape])
+        args = [inputs[0], weight]
+        if self.bias:
+            args.append(g.param("bias", (self.out_channels,), "uniform", bias_bound))
+        g.node("Conv", args, out, **attrs)

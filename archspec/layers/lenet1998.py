@@ -13,6 +13,7 @@ from archspec.layers.base import (
     Finding,
     IntOrPair,
     Layer,
+    OnnxGraph,
     PositiveInt,
     ReceptiveField,
     Saved,
@@ -95,6 +96,24 @@ class Subsample(Layer):
             kw["stride"] = torch_arg(self.stride)
         return TorchCall("Subsample", (shapes[0][0],), kw)
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """The window mean times its area (the sum), times the coefficient, plus the bias,
+        in the module's order of operations; both per channel, U(±2.4/area) as the paper."""
+        kh, kw = pair(self.kernel)
+        channels, area = shapes[0][0], kh * kw
+        mean = g.node(
+            "AveragePool", [inputs[0]], kernel_shape=[kh, kw], strides=list(self._stride())
+        )
+        window_sum = g.node("Mul", [mean, g.const(float(area))])
+        per_channel = g.const([channels, 1, 1], int64=True)
+        weight = g.node(
+            "Reshape", [g.param("weight", (channels,), "uniform", 2.4 / area), per_channel]
+        )
+        bias = g.node("Reshape", [g.param("bias", (channels,), "uniform", 2.4 / area), per_channel])
+        g.node("Add", [g.node("Mul", [window_sum, weight]), bias], out)
+
 
 class RBF(Layer):
     """LeNet-5's Euclidean RBF output: y_j = Σ_i (x_i − w_ij)².
@@ -159,3 +178,12 @@ class RBF(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {"trainable": True} if self.trainable else {}
         return TorchCall("RBF", (shapes[0][0], self.out_features), kw)
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """Σ_i (x_i − c_ji)²: Unsqueeze to [N, 1, in], Sub the [out, in] centres, square, sum."""
+        centres = g.param("centres", (self.out_features, shapes[0][0]), "sign")
+        wide = g.node("Unsqueeze", [inputs[0], g.const([1], int64=True)])
+        diff = g.node("Sub", [wide, centres])
+        g.reduce("ReduceSum", g.node("Mul", [diff, diff]), [2], keepdims=False, out=out)

@@ -13,6 +13,7 @@ from archspec.layers.base import (
     Finding,
     ForeignError,
     Layer,
+    OnnxGraph,
     PositiveInt,
     Saved,
     Shape,
@@ -122,3 +123,21 @@ class Linear(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {} if self.bias else {"bias": False}
         return TorchCall("nn.Linear", (shapes[0][-1], self.out_features), kw)
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """Gemm (transB) on a flat input; MatMul by the transposed weight, then Add, on a
+        rank > 1 input (the last axis only, as nn.Linear). U(±1/√in) as nn.Linear draws."""
+        n_in = shapes[0][-1]
+        bound = n_in**-0.5
+        weight = g.param("weight", (self.out_features, n_in), "uniform", bound)
+        bias = [g.param("bias", (self.out_features,), "uniform", bound)] if self.bias else []
+        if len(shapes[0]) == 1:
+            g.node("Gemm", [inputs[0], weight, *bias], out, transB=1)
+            return
+        product = g.node("MatMul", [inputs[0], g.node("Transpose", [weight], perm=[1, 0])])
+        if bias:
+            g.node("Add", [product, bias[0]], out)
+        else:
+            g.node("Identity", [product], out)

@@ -11,6 +11,7 @@ from archspec.layers.base import (
     Counts,
     ForeignError,
     Layer,
+    OnnxGraph,
     PositiveInt,
     Saved,
     Shape,
@@ -113,6 +114,33 @@ class LRN(Layer):
             {"alpha": self.alpha, "beta": self.beta, "k": self.k},
         )
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """ONNX's LRN for an odd size on C×H×W (its window is centred, as PyTorch's). An even
+        size puts PyTorch's extra map before c, ONNX's after: there (and on other ranks, which
+        ONNX Runtime's LRN refuses), as PyTorch computes it, the
+        squares averaged over a [size, 1] window of [N, 1, C, rest] (zeros counted), then
+        x / (k + α·mean)^β."""
+        x = inputs[0]
+        # ONNX Runtime's LRN takes N×C×H×W only, and α > 0, β > 0 as float32 (1e-143 is 0)
+        tiny = 1e-30
+        if self.size % 2 and len(shapes[0]) == 3 and self.alpha > tiny and self.beta > tiny:
+            g.node("LRN", [x], out, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
+            return
+        squares = g.node("Mul", [x, x])
+        stacked = g.node("Reshape", [squares, g.const([0, 1, shapes[0][0], -1], int64=True)])
+        mean = g.node(
+            "AveragePool",
+            [stacked],
+            kernel_shape=[self.size, 1],
+            pads=[self.size // 2, 0, (self.size - 1) // 2, 0],
+            count_include_pad=1,
+        )
+        back = g.node("Reshape", [mean, g.node("Shape", [x])])
+        scaled = g.node("Add", [g.node("Mul", [back, g.const(self.alpha)]), g.const(self.k)])
+        g.node("Div", [x, g.node("Pow", [scaled, g.const(self.beta)])], out)
+
 
 class LRNTensorFlow(Layer):
     """b_c = a_c / (bias + α · Σ a_j²)^β over the maps c − r … c + r (TensorFlow's ``tf.nn.lrn``).
@@ -158,6 +186,11 @@ class LRNTensorFlow(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return self._as_lrn().torch_call(shapes)
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        self._as_lrn().onnx_nodes(g, inputs, shapes, out)
 
 
 class _BatchNorm(Layer):
@@ -244,6 +277,34 @@ class _BatchNorm(Layer):
             kw["track_running_stats"] = False
         name = "nn.BatchNorm2d" if self.type == "batchnorm2d" else "nn.BatchNorm1d"
         return TorchCall(name, (shapes[0][0],), kw)
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """BatchNormalization on the running statistics; without them PyTorch normalises by
+        the batch's own (biased) statistics even at inference, so the graph computes them:
+        ReduceMean over every axis but the channels', (x − μ)/√(σ² + ε)·γ + β."""
+        x, channels, rank = inputs[0], shapes[0][0], len(shapes[0])
+        if self.affine:
+            scale = g.param("weight", (channels,), "ones")
+            shift = g.param("bias", (channels,), "zeros")
+        else:
+            scale, shift = g.const([1.0] * channels), g.const([0.0] * channels)
+        if self.track_running_stats:
+            mean = g.param("running_mean", (channels,), "zeros")
+            var = g.param("running_var", (channels,), "ones")
+            g.state("num_batches_tracked")
+            g.node("BatchNormalization", [x, scale, shift, mean, var], out, epsilon=self.eps)
+            return
+        axes = [0, *range(2, rank + 1)]
+        centred = g.node("Sub", [x, g.reduce("ReduceMean", x, axes, keepdims=True)])
+        var = g.reduce("ReduceMean", g.node("Mul", [centred, centred]), axes, keepdims=True)
+        std = g.node("Sqrt", [g.node("Add", [var, g.const(self.eps)])])
+        per_channel = g.const([channels] + [1] * (rank - 1), int64=True)
+        gamma = g.node("Reshape", [scale, per_channel])
+        beta = g.node("Reshape", [shift, per_channel])
+        normed = g.node("Div", [centred, std])
+        g.node("Add", [g.node("Mul", [normed, gamma]), beta], out)
 
 
 _RANK_NAMES = {1: "C features", 2: "C×L sequences", 3: "C×H×W feature maps"}

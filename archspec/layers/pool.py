@@ -15,6 +15,7 @@ from archspec.layers.base import (
     IntOrPair,
     Layer,
     NonNegIntOrPair,
+    OnnxGraph,
     ReceptiveField,
     Saved,
     Shape,
@@ -25,6 +26,7 @@ from archspec.layers.base import (
     caffe_enum,
     caffe_pair,
     numel,
+    onnx_pads,
     pair,
     require_rank,
     same_pads,
@@ -200,6 +202,17 @@ class _Pool2d(Layer):
         fields["ceil_mode"] = True
         return fields
 
+    def _onnx_attrs(self, shape: Shape) -> dict[str, Any]:
+        """ONNX pooling attributes: an uneven 'same' is asymmetric ``pads``."""
+        attrs: dict[str, Any] = {
+            "kernel_shape": list(pair(self.kernel)),
+            "strides": list(self._stride()),
+            "pads": onnx_pads(self._pad_total(shape)),
+        }
+        if self.ceil_mode:
+            attrs["ceil_mode"] = 1
+        return attrs
+
     def _torch_kwargs(self, shape: Shape) -> tuple[dict[str, object], bool]:
         """nn.MaxPool2d/AvgPool2d's keyword arguments, and whether the padding is uneven
         ('same' with an odd total), which those modules cannot express."""
@@ -249,6 +262,15 @@ class MaxPool2d(_Pool2d):
             kw["dilation"] = torch_arg(self.dilation)
         return TorchCall("nn.MaxPool2d", (), kw)
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """MaxPool: its padding never wins a window, which is TensorFlow's −∞ padding too."""
+        attrs = self._onnx_attrs(shapes[0])
+        if self._dilation() != (1, 1):
+            attrs["dilations"] = list(self._dilation())
+        g.node("MaxPool", [inputs[0]], out, **attrs)
+
 
 class AvgPool2d(_Pool2d):
     """Mean over each window (d2l's LeNet)."""
@@ -279,6 +301,16 @@ class AvgPool2d(_Pool2d):
         if not self.count_include_pad or (self.padding == "same" and "padding" in kw):
             kw["count_include_pad"] = False
         return TorchCall("nn.AvgPool2d", (), kw)
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """AveragePool; 'same' never counts its padding (count_include_pad 0), as TensorFlow."""
+        attrs = self._onnx_attrs(shapes[0])
+        counted = self.count_include_pad and self.padding != "same"
+        if counted and any(self._pad_total(shapes[0])):
+            attrs["count_include_pad"] = 1
+        g.node("AveragePool", [inputs[0]], out, **attrs)
 
 
 def _adaptive_windows(n_in: int, n_out: int) -> list[int]:
@@ -355,12 +387,52 @@ class AdaptiveAvgPool2d(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.AdaptiveAvgPool2d", (torch_arg(self.output_size),))
 
+    onnx_reduce: ClassVar[str] = "Mean"  # the reduction over each window: Mean or Max
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """Global pooling for a 1×1 output; a plain pool where the sizes divide; otherwise
+        PyTorch's exact windows, one axis at a time (a mean of equal-width row means is the
+        window's mean, a max of maxima its max): a Slice and a Reduce per output row, then
+        per output column, concatenated."""
+        _, h_in, w_in = shapes[0]
+        h, w = pair(self.output_size)
+        pool = "AveragePool" if self.onnx_reduce == "Mean" else "MaxPool"
+        if (h, w) == (1, 1):
+            g.node("Global" + pool, [inputs[0]], out)
+            return
+        if h_in % h == 0 and w_in % w == 0:
+            k = [h_in // h, w_in // w]
+            g.node(pool, [inputs[0]], out, kernel_shape=k, strides=k)
+            return
+        value = inputs[0]
+        steps = [(axis, n_in, n_out) for axis, n_in, n_out in ((2, h_in, h), (3, w_in, w))]
+        steps = [s for s in steps if s[1] != s[2]]  # an axis already at its size stays
+        for step, (axis, n_in, n_out) in enumerate(steps):
+            cells = []
+            for i in range(n_out):
+                start, end = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
+                cut = g.node(
+                    "Slice",
+                    [
+                        value,
+                        g.const([start], int64=True),
+                        g.const([end], int64=True),
+                        g.const([axis], int64=True),
+                    ],
+                )
+                cells.append(g.reduce("Reduce" + self.onnx_reduce, cut, [axis], keepdims=True))
+            last = step == len(steps) - 1
+            value = g.node("Concat", cells, out if last else None, axis=axis)
+
 
 class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
     """Max pooling to a fixed output size, over the same windows as adaptive average pooling."""
 
     type: Literal["adaptive_maxpool2d"]  # type: ignore[assignment]
     caffe_pool = "MAX"
+    onnx_reduce = "Max"
 
     train_rule = (
         "backward: no MACs; saves its input and the int64 index of each output's maximum "

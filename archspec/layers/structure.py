@@ -10,6 +10,7 @@ from pydantic import Field
 from archspec.layers.base import (
     ForeignError,
     Layer,
+    OnnxGraph,
     Saved,
     Shape,
     ShapeError,
@@ -53,6 +54,11 @@ class Dropout(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Dropout", (), {"p": self.p})
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Identity", [inputs[0]], out)  # inference: dropout is the identity
+
 
 class Flatten(Layer):
     """Flattens each sample to a vector (the batch axis stays)."""
@@ -79,6 +85,11 @@ class Flatten(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Flatten")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Flatten", [inputs[0]], out, axis=1)
 
 
 class Concat(Layer):
@@ -127,6 +138,11 @@ class Concat(Layer):
         rank = len(shapes[0])
         return TorchCall("Concat", (), {"dim": self.axis % rank + 1})
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        g.node("Concat", list(inputs), out, axis=self.axis % len(shapes[0]) + 1)
+
 
 class Add(Layer):
     """Elementwise sum of its inputs (residual connections); shapes must be equal, no broadcasting."""
@@ -165,6 +181,11 @@ class Add(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("Add")
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        _chain(g, "Add", inputs, out)
 
 
 class Mul(Layer):
@@ -230,6 +251,11 @@ class Mul(Layer):
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("Mul")
 
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        _chain(g, "Mul", inputs, out)
+
 
 class ChannelShuffle(Layer):
     """ShuffleNet's channel shuffle: C = g·n maps regrouped so each group gets one of every group's."""
@@ -251,3 +277,20 @@ class ChannelShuffle(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.ChannelShuffle", (self.groups,))
+
+    def onnx_nodes(
+        self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
+    ) -> None:
+        """[N, g, C/g, rest] transposed to [N, C/g, g, rest], as nn.ChannelShuffle."""
+        c = shapes[0][0]
+        split = g.const([0, self.groups, c // self.groups, -1], int64=True)
+        grouped = g.node("Reshape", [inputs[0], split])
+        swapped = g.node("Transpose", [grouped], perm=[0, 2, 1, 3])
+        g.node("Reshape", [swapped, g.const([0, *shapes[0]], int64=True)], out)
+
+
+def _chain(g: OnnxGraph, op: str, inputs: Sequence[str], out: str) -> None:
+    """((a op b) op c) …, left to right as the PyTorch modules compute it."""
+    value = inputs[0]
+    for i, other in enumerate(inputs[1:], start=2):
+        value = g.node(op, [value, other], out if i == len(inputs) else None)

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from archspec.analysis import Analysis, analyze
 from archspec.errors import RuntimeInputError
@@ -94,6 +97,43 @@ class Loaded:
     layers: tuple[str, ...]  # the layer values to compare
 
 
+def module_from_arrays(
+    spec: Spec, arrays: Mapping[str, np.ndarray], analysis: Analysis | None = None
+) -> SpecModule:
+    """The float32 (float64 for such a spec) PyTorch module of ``spec`` holding ``arrays``,
+    by state_dict name (num_batches_tracked, which no ONNX graph reads, may be absent).
+
+    The native exporter draws seeded weights with NumPy, not PyTorch's generator, so
+    its PyTorch reference is the compiled module given those tensors: equal weights by
+    construction (float16 ones widened exactly)."""
+    import torch
+
+    from archspec.torch.build import compile_spec
+
+    dtype = "float64" if spec.input.dtype == "float64" else "float32"
+    module = compile_spec(spec, seed=0, analysis=analysis, dtype=dtype)
+    state = module.state_dict()
+    missing = [k for k in state if k not in arrays and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise RuntimeInputError(f"no tensor '{missing[0]}' for spec {spec.name}'s module")
+    with torch.no_grad():
+        for key, target in state.items():
+            if key in arrays:
+                array = np.asarray(arrays[key]).astype(dtype)
+                target.copy_(torch.from_numpy(array).reshape(target.shape))
+    return module.eval()
+
+
+def module_from_model(
+    spec: Spec, model: onnx.ModelProto, analysis: Analysis | None = None
+) -> SpecModule:
+    """:func:`module_from_arrays` with ``model``'s own initializers."""
+    from onnx import numpy_helper
+
+    arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return module_from_arrays(spec, arrays, analysis)
+
+
 def export_for_run(
     spec_file: str,
     directory: Path,
@@ -102,12 +142,50 @@ def export_for_run(
     weights: str | None = None,
     opset: int | None = None,
     fp16: bool = False,
+    reference: bool = True,
+    via: str = "native",
 ) -> Loaded:
-    """Export a spec into ``directory``; the compiled module is the parity reference."""
+    """Export a spec into ``directory``; with ``reference``, the PyTorch module to compare.
+
+    Natively by default (no torch unless ``reference``): the reference is then the
+    compiled module holding the exported model's own tensors. ``via="torch"`` exports
+    the compiled module itself through torch.onnx.
+    """
     from archspec.onnx.model import model_info
 
     spec = load(spec_file)
     seed = 0 if seed is None else seed
+    if via == "native":
+        from archspec.onnx.native import export_native
+
+        start = time.perf_counter()
+        analysis = analyze(spec)
+        result = export_native(
+            spec,
+            directory / f"{spec.name}.onnx",
+            seed=seed,
+            weights=weights,
+            opset=opset,
+            fp16=fp16,
+            analysis=analysis,
+            keep_model=True,
+        )
+        assert result.model is not None
+        module = module_from_model(spec, result.model, analysis) if reference else None
+        source = f"{weights}" if weights else f"numpy seed {seed}"
+        description = (
+            f"model: {spec.name} from {spec_file} (exported natively in "
+            f"{time.perf_counter() - start:.1f} s: opset {result.opset}, {result.dtype}, "
+            f"weights from {source})"
+        )
+        return Loaded(
+            result.path,
+            result.model,
+            model_info(result.model, str(result.path)),
+            description,
+            module,
+            result.value_names,
+        )
     done = compile_and_export(
         spec, directory / f"{spec.name}.onnx", seed=seed, weights=weights, opset=opset, fp16=fp16
     )
@@ -204,7 +282,22 @@ def reference_for(
     half = info.input_dtype == "float16" and spec.input.dtype != "float16"
     ref_dtype = "float32" if half else None
     source = meta.get(m.KEY_WEIGHTS, "")
-    if source.startswith("seed:"):
+    if source.startswith("numpy-seed:"):
+        # a native export: its seeded tensors drawn again (NumPy), given to the module
+        from archspec.onnx.native import seeded_state
+
+        recorded_seed = int(source[11:])
+        if seed is not None and seed != recorded_seed:
+            raise RuntimeInputError(
+                f"{model_file} was exported with weights from seed {recorded_seed}, not --seed {seed}"
+            )
+        if weights:
+            raise RuntimeInputError(
+                f"{model_file} was exported with weights from seed {recorded_seed}, not from a file; drop --weights"
+            )
+        arrays = seeded_state(spec, recorded_seed, info.input_dtype, analysis)
+        module = module_from_arrays(spec, arrays, analysis)
+    elif source.startswith("seed:"):
         recorded_seed = int(source[5:])
         if seed is not None and seed != recorded_seed:
             raise RuntimeInputError(

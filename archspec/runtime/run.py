@@ -65,6 +65,10 @@ class RunOptions:
         ):
             if value is not None and value < low:
                 raise RuntimeInputError(f"{flag} must be at least {low}, not {value}")
+        if self.verify:
+            from archspec.extras import require
+
+            require("torch", "run --verify (its reference is the PyTorch module)")
         if not self.is_onnx:
             if self.spec:
                 raise RuntimeInputError("--spec is for a .onnx MODEL; MODEL is already a spec here")
@@ -114,6 +118,7 @@ def run_model(options: RunOptions, echo: Echo | None = None) -> tuple[dict[str, 
                 weights=options.weights,
                 opset=options.opset,
                 fp16=options.fp16,
+                reference=options.verify,
             )
         check_top_k(options.top_k, loaded.model)
         x, input_note = input_batch(

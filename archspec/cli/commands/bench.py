@@ -114,6 +114,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from archspec.extras import require
+
+    require("torch-onnx", "archspec bench (its reference engines are PyTorch)")
     writable(args.output)
     writable(args.plot)
     onnx = [s for s in args.specs if Path(s).suffix.lower() == ".onnx"]
