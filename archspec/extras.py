@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "torch": ("torch", "safetensors"),
     "onnx": ("torch", "safetensors", "onnx", "onnxscript", "onnxruntime"),
     "plot": ("matplotlib",),
+    "onnxfile": ("onnx",),  # reading an .onnx needs onnx alone; installed by the onnx extra
 }
 
 
@@ -26,7 +27,11 @@ def missing(extra: str) -> list[str]:
 
 
 def install_line(extra: str) -> str:
-    return f"pip install 'archspec[{extra}]'"
+    return f"pip install 'archspec[{INSTALLED_BY.get(extra, extra)}]'"
+
+
+# requirements that no extra of their own installs: the extra that brings them
+INSTALLED_BY = {"onnxfile": "onnx"}
 
 
 def require(extra: str, what: str) -> None:
