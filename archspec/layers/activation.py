@@ -104,6 +104,7 @@ class ScaledTanh(Layer):
 
     onnx_patterns = (("Mul", "Tanh", "Mul"),)
     torch_modules = ("ScaledTanh",)
+    torch_functions = ("scaled_tanh",)  # as archspec's generated source defines it
 
     @classmethod
     def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:

@@ -224,22 +224,19 @@ class Conv2d(Layer):
         m = call.module
         if m is None:
             raise ForeignError("F.conv2d with a weight tensor (use nn.Conv2d)", "conv2d")
-        fields: dict[str, Any] = {
-            "out_channels": m.out_channels,
-            "kernel": int_or_pair(m.kernel_size),
-        }
-        if getattr(m, "input_maps", None) is not None:
+        fields: dict[str, Any] = {"out_channels": m.out_channels}
+        stride, padding, dilation = m.stride, m.padding, m.dilation
+        if getattr(m, "input_maps", None) is not None:  # archspec's MappedConv2d
             fields["kernel"] = int_or_pair(tuple(m.weight.shape[1:]))
             fields["input_maps"] = [list(t) for t in m.input_maps]
-            stride, padding, dilation = m.stride, m.padding, m.dilation
-            fields["bias"] = m.bias is not None
         else:
-            stride, padding, dilation = m.stride, m.padding, m.dilation
+            fields["kernel"] = int_or_pair(m.kernel_size)
             if m.groups != 1:
                 fields["groups"] = m.groups
-            fields["bias"] = m.bias is not None
             if getattr(m, "padding_mode", "zeros") != "zeros":
                 raise ForeignError(f"padding_mode {m.padding_mode!r}", "padding_mode")
+        if m.bias is None:
+            fields["bias"] = False
         pads = getattr(m, "pads", None)
         if pads is not None:  # archspec's PaddedConv2d: TensorFlow's uneven 'same'
             fields["padding"] = "same"
@@ -251,8 +248,6 @@ class Conv2d(Layer):
         for key, value in (("stride", stride), ("dilation", dilation)):
             if pair(value) != (1, 1):
                 fields[key] = int_or_pair(pair(value))
-        if fields["bias"]:
-            del fields["bias"]
         return fields
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
