@@ -18,6 +18,7 @@ An op that no kind maps is an error at that node, ``FILE: error: node 'NAME'
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     import onnx
 
 KIND_NAMES = {cls: name for name, cls in LAYER_KINDS.items()}
+# Where archspec's export lists each layer's output value (archspec.onnx.model.KEY_LAYERS);
+# the importer reads only these names, never the spec stored beside them.
+LAYER_VALUES_KEY = "archspec.layers"
 FLOAT_TYPES = frozenset({1, 10, 11, 16})  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 # TorchScript-exported value names: "/features/features.0/Conv_output_0" → "features.0"
 _SCOPED = re.compile(r"^/(?:.*/)?([^/]+)/[A-Za-z]+_output_\d+$")
@@ -55,6 +59,9 @@ class _Graph:
     consumers: dict[str, list[int]] = field(default_factory=dict)
     shapes: dict[str, list[int | None]] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
+    # Values the file names as layer outputs (archspec's export lists them in its
+    # metadata): a chain never runs through one, so two layers never merge into one.
+    boundaries: set[str] | None = None
 
 
 class Chain:
@@ -66,6 +73,9 @@ class Chain:
         self.ops = tuple(n.op_type for n in self.nodes)
         self.in_shapes = in_shapes
         self.graph_outputs = graph.outputs
+        # whether the file states where layers end (else a chain of Adds is not one layer)
+        self.grouped = graph.boundaries is not None
+        self.boundaries = graph.boundaries
         self.opset = next(
             (o.version for o in graph.model.opset_import if o.domain in ("", "ai.onnx")), 1
         )
@@ -118,12 +128,15 @@ class Chain:
         return tuple(int(d) for d in shape[1:])  # type: ignore[arg-type]
 
     def data_inputs(self) -> list[str]:
-        """The values the chain reads that are neither constant nor its own."""
+        """The values the chain reads that are neither constant nor its own: a single
+        node's in order, repeats kept (Concat of a value with itself), else each once."""
         inside = {o for n in self.nodes for o in n.output}
         found: list[str] = []
         for node in self.nodes:
             for name in node.input:
-                if name and name not in inside and not self.is_constant(name) and name not in found:
+                if not name or name in inside or self.is_constant(name):
+                    continue
+                if len(self.nodes) == 1 or name not in found:
                     found.append(name)
         return found
 
@@ -203,6 +216,14 @@ def _graph(model: onnx.ModelProto) -> _Graph:
                 d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim
             ]
     g.outputs = {o.name for o in graph.output}
+    for prop in model.metadata_props:
+        if prop.key == LAYER_VALUES_KEY:
+            try:
+                names = json.loads(prop.value)
+            except ValueError:
+                continue
+            if isinstance(names, list):
+                g.boundaries = {str(n) for n in names}
     return g
 
 
@@ -224,7 +245,7 @@ def _chain(g: _Graph, start: int, pattern: tuple[str, ...], used: set[int]) -> l
     for op in pattern[1:]:
         out = nodes[indices[-1]].output[0]
         readers = g.consumers.get(out, [])
-        if len(readers) != 1 or out in g.outputs:
+        if len(readers) != 1 or out in g.outputs or out in (g.boundaries or ()):
             return None
         nxt = readers[0]
         if nxt in used or nodes[nxt].op_type != op:
@@ -252,6 +273,7 @@ class _State:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # layer → output shape
     taken: set[str] = field(default_factory=set)
     readers: dict[str, int] = field(default_factory=dict)  # ONNX value → non-constant readers
+    named: set[str] = field(default_factory=set)  # layers whose value the file names a layer's
 
 
 def import_onnx(path: str | Path, input_shape: list[int] | None = None) -> Imported:
@@ -288,9 +310,9 @@ def import_onnx(path: str | Path, input_shape: list[int] | None = None) -> Impor
         _import_at(state, g, table, i, used)
     if not state.layers:
         raise _error(file, "the graph has no layers archspec can import")
-    out_name = graph.output[0].name if graph.output else None
-    if out_name is not None and state.value.get(out_name) != state.layers[-1]["name"]:
-        raise _error(file, f"the graph's output '{out_name}' is not its last layer's")
+    if len(graph.output) != 1:
+        raise _error(file, f"the graph has {len(graph.output)} outputs; archspec specs have one")
+    _output_last(state, graph.output[0].name)
     name = identifier(Path(file).stem, set()).replace("_", "-").strip("-")
     if not name[:1].isalpha():
         name = "m" + name
@@ -364,9 +386,14 @@ def _add(
     ):
         allowed = state.kinds[-1].model_fields.get("activation")
         if allowed is not None and type_name in _literal_values(allowed.annotation):
-            state.taken.discard(prev["name"])
-            new = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
             old = prev["name"]
+            # The layer keeps its name where the file names its value as a layer's (two
+            # layers in the source); else it takes the activation's (conv1 = Relu(conv2d)).
+            if old not in state.named:
+                state.taken.discard(old)
+                new = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
+            else:
+                new = old
             prev["name"] = new
             prev["activation"] = type_name
             if "expect" in prev and "output" in expect:
@@ -394,9 +421,36 @@ def _add(
     state.layers.append(entry)
     state.kinds.append(kind)
     state.shapes[name] = out
+    if out_value in (chain.boundaries or ()):
+        state.named.add(name)
     for node in chain.nodes:
         for o in node.output:
             state.value[o] = name
+
+
+def _output_last(state: _State, value: str) -> None:
+    """Make the layer computing the graph's output the spec's last (a spec's output is its
+    last layer's); the nodes' order may have put a side branch after it."""
+    name = state.value.get(value)
+    if name is None or name == "input":
+        raise _error(state.file, f"the graph's output '{value}' is computed by no layer")
+    at = next(i for i, entry in enumerate(state.layers) if entry["name"] == name)
+    later = state.layers[at + 1 :]
+    if any(name in entry.get("inputs", []) for entry in later) or (
+        later and "inputs" not in later[0]
+    ):
+        raise _error(state.file, f"the graph's output '{value}' is read by a later layer")
+    if not later:
+        return
+    entry = state.layers.pop(at)
+    state.kinds.append(state.kinds.pop(at))
+    before = state.layers[at - 1]["name"] if at else "input"
+    if "inputs" not in entry:
+        entry["inputs"] = [before]
+    if entry["inputs"] == [state.layers[-1]["name"]]:
+        del entry["inputs"]
+    state.layers.append(entry)
+    _reorder(entry)
 
 
 def _reorder(entry: dict[str, Any]) -> None:

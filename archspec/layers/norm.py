@@ -69,10 +69,11 @@ class LRN(Layer):
         }
 
     # The LRN op, or the nodes torch.onnx (dynamo) lowers nn.LocalResponseNorm to:
-    # x / (k + α·avg_pool3d(pad(x²)))^β.
+    # x / (k + α·avg_pool(pad(x²)))^β, a 3-D pool for C×H×W, 2-D for C×L.
     onnx_patterns = (
         ("LRN",),
         ("Mul", "Reshape", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"),
+        ("Mul", "Unsqueeze", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"),
     )
     torch_modules = ("LocalResponseNorm",)
     torch_functions = ("local_response_norm",)
@@ -92,7 +93,7 @@ class LRN(Layer):
             return None
         window = list(nodes.attr(3, "kernel_shape", []))
         alpha, k, beta = nodes.scalar(5), nodes.scalar(6), nodes.scalar(7)
-        if len(window) != 3 or window[1:] != [1, 1] or None in (alpha, k, beta):
+        if len(window) < 2 or any(w != 1 for w in window[1:]) or None in (alpha, k, beta):
             return None
         return {"size": int(window[0]), "alpha": _f32(alpha), "beta": _f32(beta), "k": _f32(k)}
 

@@ -185,7 +185,8 @@ class Add(Layer):
 
     caffe_types = ("Eltwise",)
     caffe_operation: ClassVar[str] = "SUM"
-    onnx_patterns = (("Add",),)
+    # an n-ary add exports as a chain of binary Adds, one layer where the file says so
+    onnx_patterns = tuple(("Add",) * n for n in range(1, 9))
     torch_modules = ("Add",)
     torch_functions = ("add", "iadd")
 
@@ -248,7 +249,8 @@ class Mul(Layer):
         p = layer.message("eltwise_param")
         return {} if caffe_enum(p.get("operation", "SUM"), CAFFE_ELTWISE) == "PROD" else None
 
-    onnx_patterns = (("Mul",),)
+    # an n-ary mul exports as a chain of binary Muls, one layer where the file says so
+    onnx_patterns = tuple(("Mul",) * n for n in range(1, 9))
     torch_modules = ("Mul",)
     torch_functions = ("mul", "imul")
 
@@ -286,9 +288,12 @@ class ChannelShuffle(Layer):
         return TorchCall("nn.ChannelShuffle", (self.groups,))
 
 
-def _two_tensors(nodes: Any, op: str) -> dict[str, Any]:
-    """An elementwise op of computed tensors only: by a constant it is some layer's part."""
-    if any(nodes.is_constant(n) for n in nodes.nodes[0].input):
+def _two_tensors(nodes: Any, op: str) -> dict[str, Any] | None:
+    """An elementwise op of computed tensors only: by a constant it is some layer's part.
+    A chain of them is one layer only where the file names the layers' values."""
+    if len(nodes.nodes) > 1 and not nodes.grouped:
+        return None
+    if any(nodes.is_constant(n) for node in nodes.nodes for n in node.input):
         raise ForeignError(f"an {op} with a constant operand (not a layer archspec has)", "B")
     return {}
 
