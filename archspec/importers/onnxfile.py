@@ -405,6 +405,9 @@ def _add(
             state.value[out_value] = new
             _reorder(prev)
             return
+    twice = next((s for s in sources if sources.count(s) > 1), None)
+    if twice is not None:
+        raise _error(state.file, f"{where} reads '{twice}' twice, which a spec cannot state")
     name = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
     entry: dict[str, Any] = {"name": name, "type": type_name, **fields}
     previous = state.layers[-1]["name"] if state.layers else "input"

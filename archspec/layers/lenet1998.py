@@ -68,24 +68,25 @@ class Subsample(Layer):
         return window_lint(shapes[0], self.window_axes(shapes[0]))
 
     # avg_pool2d(x)·area·weight + bias, as archspec's Subsample module exports
-    onnx_patterns = (("AveragePool", "Mul", "Mul", "Add"),)
+    # (a 1×1 window's ·1 is dropped by the exporter)
+    onnx_patterns = (("AveragePool", "Mul", "Mul", "Add"), ("AveragePool", "Mul", "Add"))
     torch_modules = ("Subsample",)
 
     @classmethod
     def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
         kernel = list(nodes.attr(0, "kernel_shape", []))
         stride = list(nodes.attr(0, "strides", [1, 1]))
-        area = nodes.scalar(1)
+        area = nodes.scalar(1) if len(nodes.ops) == 4 else 1
         if len(kernel) != 2 or area is None or area != kernel[0] * kernel[1]:
             return None
         if any(nodes.attr(0, "pads", [0, 0, 0, 0])) or nodes.attr(0, "ceil_mode", 0):
             return None
         channels = nodes.in_shapes[0][0]
-        for i in (2, 3):
+        for i in range(len(nodes.ops) - 2, len(nodes.ops)):
             operands = [n for n in nodes.nodes[i].input if nodes.is_constant(n)]
             shape = nodes.value_shape(operands[0]) if len(operands) == 1 else None
-            if shape is None or [d for d in shape if d != 1] != [channels]:
-                return None
+            if shape is None or numel(shape) != channels or len(shape) > 4:
+                return None  # one coefficient (or bias) per channel
         fields: dict[str, Any] = {"kernel": int_or_pair(kernel)}
         if stride != kernel:
             fields["stride"] = int_or_pair(stride)
