@@ -270,7 +270,8 @@ def _import_node(
         stack = n.meta.get("nn_module_stack") or {}
         scope = next(reversed(stack.values()), None) if stack else None
         path = scope[0] if isinstance(scope, tuple) else None
-        raw_name = f"{path}.{n.name}" if path else n.name
+        base = target.strip("_") or n.name  # fx's own names count across the whole graph
+        raw_name = f"{path}.{base}" if path else base
     sources = _data_inputs(n)
     if not candidates:
         raise _error(state.source, f"{where}, which archspec cannot import")
