@@ -371,7 +371,7 @@ def _add(
 ) -> None:
     out_value = chain.nodes[-1].output[0]
     type_name = KIND_NAMES[kind]
-    expect = dict(kind.onnx_expect(chain, fields))
+    expect: dict[str, Any] = dict(kind.onnx_expect(chain, fields))
     if chain.out_shape is not None:
         expect = {"output": list(chain.out_shape), **expect}
     prev = state.layers[-1] if state.layers else None
@@ -416,8 +416,8 @@ def _add(
     if expect:
         entry["expect"] = expect
     try:
-        layer = kind.model_validate({k: v for k, v in entry.items() if k != "expect"})
-        out = tuple(layer.output_shape([state.shapes[s] for s in sources]))
+        built = kind.model_validate({k: v for k, v in entry.items() if k != "expect"})
+        out = tuple(built.output_shape([state.shapes[s] for s in sources]))
     except (ValidationError, ShapeError) as exc:
         text = exc.message if isinstance(exc, ShapeError) else exc.errors()[0]["msg"]
         raise _error(state.file, f"{where}: {text}") from None

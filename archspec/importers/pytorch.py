@@ -211,8 +211,10 @@ def import_module(source: str, input_shape: list[int] | None) -> Imported:
             output = n
     if not state.layers:
         raise _error(source, "the module has no layers archspec can import")
-    result = output.args[0] if output is not None else None
-    if not hasattr(result, "name") or state.value.get(result.name) != state.layers[-1]["name"]:
+    result: Any = output.args[0] if output is not None else None
+    if getattr(result, "name", None) not in state.value or (
+        state.value[result.name] != state.layers[-1]["name"]
+    ):
         raise _error(source, "the module's output is not its last layer's (one tensor expected)")
     where = source.rpartition(":")[2]
     name = re.sub(r"[^A-Za-z0-9.-]", "-", where).strip("-") or "model"

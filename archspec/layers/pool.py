@@ -393,7 +393,10 @@ class AdaptiveAvgPool2d(Layer):
 
     caffe_types = ("Pooling",)
     caffe_pool: ClassVar[str] = "AVE"
-    onnx_patterns = (("GlobalAveragePool",), ("ReduceMean",))
+    onnx_patterns: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("GlobalAveragePool",),
+        ("ReduceMean",),
+    )
     torch_modules = ("AdaptiveAvgPool2d",)
     torch_functions = ("adaptive_avg_pool2d",)
 
@@ -441,7 +444,7 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
 
     type: Literal["adaptive_maxpool2d"]  # type: ignore[assignment]
     caffe_pool = "MAX"
-    onnx_patterns = (("GlobalMaxPool",),)
+    onnx_patterns: ClassVar[tuple[tuple[str, ...], ...]] = (("GlobalMaxPool",),)
     torch_modules = ("AdaptiveMaxPool2d",)
     torch_functions = ("adaptive_max_pool2d",)
 
