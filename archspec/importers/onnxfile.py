@@ -383,17 +383,17 @@ def _add(
         and state.readers.get(chain.nodes[0].input[0], 0) == 1
         and "activation" not in prev
         and chain.nodes[0].input[0] not in chain.graph_outputs
+        and prev["name"] not in state.named  # the file says these are two layers
+        and type_name != "identity"
     ):
         allowed = state.kinds[-1].model_fields.get("activation")
         if allowed is not None and type_name in _literal_values(allowed.annotation):
+            # The layer takes the activation's value name (conv1 = Relu(conv2d)).
             old = prev["name"]
-            # The layer keeps its name where the file names its value as a layer's (two
-            # layers in the source); else it takes the activation's (conv1 = Relu(conv2d)).
-            if old not in state.named:
-                state.taken.discard(old)
-                new = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
-            else:
-                new = old
+            state.taken.discard(old)
+            new = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
+            if out_value in (chain.boundaries or ()):
+                state.named.add(new)
             prev["name"] = new
             prev["activation"] = type_name
             if "expect" in prev and "output" in expect:

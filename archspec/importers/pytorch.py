@@ -322,6 +322,7 @@ def _import_node(
         and layer_sources == [prev["name"]]
         and state.readers.get(sources[0].name, 0) == 1
         and "activation" not in prev
+        and type_name != "identity"
     ):
         allowed = state.kinds[-1].model_fields.get("activation")
         if allowed is not None and type_name in _literal_values(allowed.annotation):
