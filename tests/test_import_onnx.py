@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 import archspec
 from archspec.analysis import analyze
 from archspec.diagnose import verify
-from archspec.diff import canonical, diff
+from archspec.diff import diff
 from archspec.importers import import_model, spec_text
 from archspec.onnx.export import export_spec
 from archspec.spec import SpecError, load, loads
@@ -39,8 +39,10 @@ GRAPH_LOSSES = {("dropout", "identity"), ("adaptive_avgpool2d", "avgpool2d")}
 
 
 def figures(spec: archspec.Spec) -> dict[str, tuple[object, ...]]:
-    """Each layer's output, params, buffers and MACs, activations folded in, by name."""
-    return {s.name: (s.output, s.params, s.buffers, s.macs) for s in canonical(analyze(spec))}
+    """Each layer's output, params, buffers and MACs (and its activation), by name."""
+    return {
+        r.name: (r.output, r.params, r.buffers, r.macs, r.activation) for r in analyze(spec).rows
+    }
 
 
 def import_text(path: Path | str, shape: list[int] | None = None) -> str:
