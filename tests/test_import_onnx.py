@@ -79,7 +79,7 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
     ``trainable: true`` (ONNX holds tensors, not whether training changes them). Also
     not a layer that reads a value and that value's dropout: the graph bypasses the
     dropout, and a spec cannot list one input twice."""
-    seen = set()
+    seen: set[object] = set()
     previous = "input"
     reads: dict[str, list[str]] = {}
     for layer in gen.data["layers"]:
@@ -94,6 +94,10 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
             return False
         if layer["type"] == "rbf" and layer.get("trainable"):
             return False
+        if layer["type"] == "lrn":
+            if ("lrn", sources[0]) in seen:
+                return False  # the exporter computes x² once for two LRNs of one input
+            seen.add(("lrn", sources[0]))
         if layer["type"] == "adaptive_avgpool2d":
             src = sources[0]
             shape = tuple(gen.data["input"]["shape"]) if src == "input" else gen.shapes[src]

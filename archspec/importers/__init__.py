@@ -1,8 +1,11 @@
 """Reading models that already exist elsewhere as specs (``archspec import``).
 
-Each source format has a module that walks its graph; which archspec kind a
-foreign layer or op becomes is declared by the kinds themselves (see
-:attr:`archspec.layers.base.Layer.caffe_types`), so a new kind is still one class.
+Each source format has a module that walks its graph — ``caffe`` (a prototxt),
+``onnxfile`` (an ONNX graph), ``pytorch`` (a module traced with torch.fx);
+which archspec kind a foreign layer, op chain or module becomes is declared by
+the kinds themselves (:attr:`~archspec.layers.base.Layer.caffe_types`,
+``onnx_patterns``, ``torch_modules``), so a new kind is still one class. onnx
+and torch are imported only inside the functions that read those sources.
 """
 
 from __future__ import annotations
