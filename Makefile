@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch; an unpinned torch would pull a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test lint docs bench-check bench-startup clean
+.PHONY: setup demo test lint docs bench-check bench-startup gpu-bench clean
 
 $(BIN)/archspec: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench-check: setup
 
 bench-startup: setup
 	$(BIN)/python scripts/bench_startup.py
+
+# On a machine with a GPU: the GPU table of docs/benchmarks.md (see scripts/gpu_bench.sh).
+gpu-bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/gpu_bench.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -563,6 +563,30 @@ def torch_window_module(case: WindowCase) -> Any:
         return lambda x: F.avg_pool2d(x, kernel, stride)
     if kind == "conv2d":
         padding = layer.get("padding", 0)
+        stride = _pair(layer.get("stride", 1))
+        if padding == "same" and stride != (1, 1):
+            # TensorFlow's 'SAME' (PyTorch's padding='same' takes stride 1 only): ⌈n/s⌉
+            # outputs, the total padding split with the extra row and column after.
+            dilation = _pair(layer.get("dilation", 1))
+            totals = [
+                max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                for n, k, s, d in zip(case.input_shape[1:], kernel, stride, dilation, strict=True)
+            ]
+            pads = (
+                totals[1] // 2,
+                totals[1] - totals[1] // 2,
+                totals[0] // 2,
+                totals[0] - totals[0] // 2,
+            )
+            conv = nn.Conv2d(
+                case.input_shape[0],
+                layer["out_channels"],
+                kernel,
+                stride=stride,
+                dilation=dilation,
+                groups=layer.get("groups", 1),
+            )
+            return nn.Sequential(nn.ZeroPad2d(pads), conv)
         return nn.Conv2d(
             case.input_shape[0],
             layer["out_channels"],

@@ -175,9 +175,12 @@ def matches(
     With ``numbers``, each number shown matches any number (``18.5``,
     ``1,024``, ``1.5e-08``): the words around timings are still checked.
     With ``padding``, a run of spaces or of ``─`` matches any run of the
-    same character: a table's columns may be wider or narrower.
+    same character: a table's columns may be wider or narrower, and a bench
+    table's reliability mark (``3.12× !``) is ignored, as numbers are.
     """
     want = normal("\n".join(shown))
+    if padding:  # a bench table's "!" (a result marked unreliable) depends on the load, as numbers do
+        actual = [line.replace("× !", "×  ") for line in actual]
     pattern = "\n".join(_line_pattern(line, numbers, padding) for line in want)
     pattern = pattern.replace("\n.*?\n", "(?:\n.*?)?\n")  # '...' may also stand for no lines
     return re.fullmatch(pattern, "\n".join(actual), flags=re.DOTALL) is not None

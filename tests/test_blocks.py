@@ -176,11 +176,20 @@ def test_block_errors_are_located(edit: tuple[str, str], want: str) -> None:
 
 
 def test_an_error_inside_a_block_points_at_its_definition_and_names_the_use() -> None:
+    found = errors(BASIC.replace("padding: 1, activation: relu}", "padding: -1, activation: relu}"))
+    assert found[0].startswith("b.yaml:8:99: error: blocks.basic.layers[0].padding: expected ")
+    assert found[0].endswith("[in block 'basic' used as 'layer1.0' at b.yaml:14:5]")
+
+
+def test_a_bad_value_given_to_a_block_points_where_it_is_given() -> None:
     found = errors(BASIC.replace("with: {channels: 16}", "with: {channels: sixteen}"))
     assert found[0] == (
-        "b.yaml:8:51: error: blocks.basic.layers[0].out_channels: expected a valid integer, "
+        "b.yaml:14:62: error: layers[1].with.channels: expected a valid integer, "
         "got 'sixteen' [in block 'basic' used as 'layer1.0' at b.yaml:14:5]"
     )
+    # a bad default: at the default, in params:
+    found = errors(BASIC.replace("stride: 1}", "stride: two}"))
+    assert found[0].startswith("b.yaml:6:35: error: blocks.basic.params.stride: expected ")
 
 
 def test_a_block_using_itself_or_a_cycle_is_refused() -> None:
@@ -328,3 +337,11 @@ def test_a_layer_cannot_also_be_the_container_of_another() -> None:
     text = BASIC.replace("{name: pool,", "{name: layer1.1, type: relu}\n  - {name: pool,")
     with pytest.raises(SpecError, match=r"would live inside layer 'layer1\.1'"):
         archspec.compile(archspec.loads(text))
+
+
+def test_a_bad_expect_on_a_use_names_the_figure() -> None:
+    found = errors(
+        BASIC.replace("with: {channels: 16}}", "with: {channels: 16}, expect: {params: many}}")
+    )
+    (line,) = found
+    assert line == "b.yaml:14:84: error: expect.params: expected a valid integer"

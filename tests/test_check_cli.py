@@ -51,8 +51,9 @@ def report() -> dict[str, dict[str, object]]:
     return {s["name"]: s for s in doc["specs"]}
 
 
-def test_all_seven_specs_ship_and_pass(report: dict[str, dict[str, object]]) -> None:
-    assert set(report) == set(DESIGN_TABLE)
+def test_every_shipped_spec_passes(report: dict[str, dict[str, object]]) -> None:
+    """The seven of DESIGN.md's table and every spec added since: all their figures hold."""
+    assert set(DESIGN_TABLE) <= set(report)
     assert all(s["ok"] for s in report.values())
 
 

@@ -44,7 +44,7 @@ def test_help_states_the_exit_statuses(capsys: pytest.CaptureFixture[str]) -> No
     for name, p in sub.choices.items():  # type: ignore[union-attr]
         help_text = " ".join(p.format_help().split())
         assert "exit status: 0 success;" in help_text, name
-        if name in ("check", "compile", "run", "doc", "diff"):
+        if name in ("check", "compile", "run", "doc", "diff", "fit", "bench"):
             assert "; 1 " in help_text, name
         else:
             assert "It never exits 1." in help_text, name

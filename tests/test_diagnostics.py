@@ -206,6 +206,30 @@ def test_warnings_and_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 1
 
 
+@pytest.mark.parametrize(
+    ("size", "layer", "warned"),
+    [
+        (224, "kernel: 11, stride: 4", True),  # d2l's AlexNet: row and column 223 unread
+        (224, "kernel: 11, stride: 4, padding: 2", False),  # torchvision's: only padding unread
+        (224, "kernel: 7, stride: 2, padding: 3", False),  # ResNet's conv1
+        (56, "kernel: 3, stride: 2, padding: 1", False),  # ResNet's strided 3×3
+        (56, "kernel: 1, stride: 2", True),  # ResNet's 1×1/2 projection
+        (228, "kernel: 11, stride: 4, padding: 1", True),  # 3 left over, 1 of them padding
+    ],
+)
+def test_unused_pixels_are_pixels_not_padding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], size: int, layer: str, warned: bool
+) -> None:
+    """Windows that stop short of the far edge warn only when they leave real pixels unread."""
+    text = GOOD.replace("[1, 8, 8]", f"[1, {size}, {size}]").replace("kernel: 3}", layer + "}")
+    code, err = check(tmp_path, capsys, text, "--strict")
+    assert (code, "reads no pixel" in err) == ((1, True) if warned else (0, False)), err
+    if (
+        size == 228
+    ):  # 228 + 2 − 11 = 219 = 54·4 + 3: the last 3 rows of the padded input, 1 of them padding
+        assert "reads no pixel of 2 rows and 2 columns of its 1×228×228 input" in err
+
+
 def test_unused_layer_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = GOOD.replace(
         "{name: flat, type: flatten}",

@@ -80,6 +80,13 @@ def test_lenet_card_shows_the_published_figures(generated: dict[str, str]) -> No
     assert "## Warnings\n\nNone.\n" in card
 
 
+def test_card_shows_a_figure_published_rounded(generated: dict[str, str]) -> None:
+    """torchvision prints GFLOPS rounded ('15.47'): the card shows it as written, and that it holds."""
+    card = generated["docs/models/vgg16.md"]
+    assert "| model | macs | 15.47G | 15,470,264,320 | ✓ |" in card
+    assert "5 of 5 published figures hold." in card
+
+
 def test_card_of_a_spec_with_warnings_lists_them(generated: dict[str, str]) -> None:
     """d2l's conv0 (11×11/4, no padding) never reads row or column 223: PyTorch's gradient says so
     (tests/test_lint_unused_pixels.py); torchvision's conv1 pads by 2 and reads every pixel."""

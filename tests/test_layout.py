@@ -33,6 +33,8 @@ LEVELS = {
     "archspec.diagnose": 3,
     "archspec.report": 3,
     "archspec.resources": 3,
+    "archspec.training": 3,
+    "archspec.training_report": 3,
     "archspec.docs": 4,
     "archspec.importers": 4,
     "archspec.diff": 4,

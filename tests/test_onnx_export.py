@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from spec_sets import ALL_NAMES, ORIGINAL, heavy_names, heavy_params
 
 import archspec
 from archspec.onnx import model as meta
@@ -29,8 +30,9 @@ from archspec.runtime.session import create_session, run_session
 from archspec.torch.build import compile_spec
 
 ROOT_SPECS = Path(__file__).resolve().parent.parent / "specs"
-SPECS = sorted(ROOT_SPECS.glob("*.yaml"))
-SPEC_IDS = [p.stem for p in SPECS]
+SPECS = heavy_params(
+    paths=True
+)  # the original seven and the small new specs; ARCHSPEC_ALL_SPECS=1: all
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +55,11 @@ def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx")
 
 
-def test_seven_specs_are_shipped() -> None:
-    assert len(SPECS) == 7
+def test_the_original_seven_specs_are_shipped_and_exported() -> None:
+    assert set(ORIGINAL) <= set(heavy_names()) <= set(ALL_NAMES)
 
 
-@pytest.mark.parametrize("path", SPECS, ids=SPEC_IDS)
+@pytest.mark.parametrize("path", SPECS)
 def test_export_checks_names_layers_and_shapes(
     path: Path, exported: dict[str, tuple[ExportResult, onnx.ModelProto]], outdir: Path
 ) -> None:
@@ -98,7 +100,7 @@ def test_export_checks_names_layers_and_shapes(
         assert got[1:] == list(row.output), row.name
 
 
-@pytest.mark.parametrize("path", SPECS, ids=SPEC_IDS)
+@pytest.mark.parametrize("path", SPECS)
 def test_ort_cpu_matches_pytorch_on_every_layer(
     path: Path, exported: dict[str, tuple[ExportResult, onnx.ModelProto]], outdir: Path
 ) -> None:
@@ -122,7 +124,7 @@ def test_ort_cpu_matches_pytorch_on_every_layer(
     assert out.shape == (4, *archspec.analyze(spec).output_shape)
 
 
-@pytest.mark.parametrize("path", SPECS, ids=SPEC_IDS)
+@pytest.mark.parametrize("path", SPECS)
 @pytest.mark.parametrize("batch", [1, 64])
 def test_exported_file_runs_at_batch_1_and_64(
     path: Path, batch: int, exported: dict[str, tuple[ExportResult, onnx.ModelProto]], outdir: Path

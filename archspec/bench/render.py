@@ -35,11 +35,26 @@ def _key(r: dict[str, Any]) -> tuple[str, int, str]:
 
 
 def speedups(results: list[dict[str, Any]]) -> list[float | None]:
-    """Each result's throughput over the ``torch`` engine's at the same spec, batch and precision."""
+    """Each result's throughput over the ``torch`` engine's at the same spec, batch and precision
+    (the median over the interleaved rounds where the report has it)."""
     eager = {_key(r): r["throughput"] for r in results if r["engine"] == "torch"}
+    out: list[float | None] = []
+    for r in results:
+        if r.get("vs_torch"):
+            out.append(r["vs_torch"]["ratio"])
+        else:
+            has = _key(r) in eager and eager[_key(r)]
+            out.append(r["throughput"] / eager[_key(r)] if has else None)
+    return out
+
+
+def doubts(doc: dict[str, Any]) -> list[str]:
+    """One line per result marked unreliable (a "!" after its ratio in the table), saying why."""
     return [
-        (r["throughput"] / eager[_key(r)]) if _key(r) in eager and eager[_key(r)] else None
-        for r in results
+        f"unreliable: {r['spec']} {r['engine']} batch {r['batch']}: "
+        + "; ".join(r["unreliable_reasons"])
+        for r in doc["results"]
+        if r.get("unreliable_reasons")
     ]
 
 
@@ -97,7 +112,7 @@ def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
                 f"{r['flops_per_s'] / 1e9:.1f}",
                 f"{100 * r['roofline_fraction']:.1f}%",
                 _mib(r.get("peak_memory_bytes")) if compact else _bytes(r.get("peak_memory_bytes")),
-                _ratio(ratio),
+                _ratio(ratio) + ("" if r.get("reliable", True) else " !"),
                 f"{100 * r['cpu_share']:.0f}%" if r.get("cpu_share") is not None else "—",
             ]
         )
@@ -110,10 +125,16 @@ def summary(doc: dict[str, Any]) -> str:
     roof = doc.get("roofline", {})
     device = env.get("gpu") or env.get("cpu") or "unknown device"
     threads = env.get("threads", {}).get("intra_op")
+    chosen = doc.get("roof")
+    if chosen is None:  # a report from before the physical peak (docs/benchmarks-cpu.json)
+        what = f"{roof.get('precision', '?')} {roof.get('size', '?')}² matmul, measured in this run"
+    elif chosen["source"] == "physical":
+        what = "the physical peak: " + chosen["why"]
+    else:
+        what = "measured, above the physical estimate at the nominal clock the OS reports"
     return (
         f"{device}, {threads} threads; roof {doc['peak_flops_per_s'] / 1e9:,.1f} GFLOP/s "
-        f"({roof.get('precision', '?')} {roof.get('size', '?')}² matmul, measured in this run); "
-        f"latency over interleaved rounds, throughput at p50"
+        f"({what}); latency over interleaved rounds, throughput at p50"
     )
 
 
@@ -257,3 +278,23 @@ def pivot_markdown(docs: list[dict[str, Any]], batches: tuple[int, ...]) -> str:
         best = f"{100 * max(fractions):.1f}%" if fractions else "—"
         lines.append(f"| {spec} | {engine} | " + " | ".join(cells) + f" | {best} |")
     return "\n".join(lines)
+
+
+def profile_table(spec: str, engine: str, batch: int, rows: list[dict[str, Any]]) -> Any:
+    """One engine's per-layer profile: time, FLOPs, bytes, intensity, FLOP/s, share of roof."""
+    from rich.table import Table
+
+    table = Table(title=f"{spec}, {engine}, batch {batch}: per layer", title_justify="left")
+    for name in ("layer", "ms", "MFLOP", "KiB moved", "FLOP/B", "GFLOP/s", "of roof"):
+        table.add_column(name, justify="left" if name == "layer" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["layer"],
+            f"{r['ms']:.3f}",
+            f"{r['flops'] / 1e6:,.1f}",
+            f"{r['bytes_moved'] / 1024:,.0f}",
+            f"{r['arithmetic_intensity']:.1f}",
+            f"{r['flops_per_s'] / 1e9:.1f}",
+            "—" if r["fraction_of_roof"] is None else f"{100 * r['fraction_of_roof']:.1f}%",
+        )
+    return table

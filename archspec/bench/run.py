@@ -49,6 +49,8 @@ from archspec.bench.engines import (
     TorchEngine,
 )
 from archspec.bench.environment import available_cpus, collect_environment
+from archspec.bench.peak import PhysicalPeak, Roof, choose_roof, device_peak
+from archspec.bench.probes import numpy_gemm, ort_gemm, triad_bandwidth
 from archspec.bench.roofline import PRECISIONS, PeakProbe, measure_peak, torch_threads
 from archspec.errors import RuntimeInputError
 from archspec.runtime.providers import OrtProvider, ProviderChoice
@@ -89,6 +91,10 @@ class OrtTuning:
     graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
     io_binding: bool = True  # input and preallocated output bound once per batch
     provider_options: tuple[tuple[str, str], ...] = ()
+    # ORT's intra-op threads spin between runs (its default, 7 % faster on this CPU). Turning
+    # it off does not stop torch's slow-down on a busy machine: that is torch's own OpenMP
+    # team waiting for a descheduled thread (docs/benchmarks.md, "Why ratios exploded").
+    spinning: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +103,7 @@ class OrtTuning:
             "inter_op_threads": 1,
             "io_binding": self.io_binding,
             "provider_options": dict(self.provider_options),
+            "spinning": self.spinning,
         }
 
 
@@ -198,6 +205,11 @@ class BenchResult:
     max_abs_diff: float | None  # against the torch engine's output on the same input
     cuda_graph: bool
     cpu_share: float | None = None  # see _Timing.cpu_share: below ~0.8, the machine was busy
+    gemm_fraction: float | None = None  # of the best GEMM measured in this run
+    # throughput over torch eager's (same spec, batch, precision) and its 95 % bootstrap
+    # interval over the interleaved rounds; None for torch itself or without a torch baseline
+    vs_torch: tuple[float, float, float] | None = None
+    unreliable: tuple[str, ...] = ()  # why these figures should not be trusted (empty: fine)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,12 +224,18 @@ class BenchResult:
             "throughput": self.throughput,
             "flops_per_s": self.flops_per_s,
             "roofline_fraction": self.roofline_fraction,
+            "gemm_fraction": self.gemm_fraction,
             "peak_memory_bytes": self.peak_memory_bytes,
             "peak_memory_source": self.peak_memory_source,
             "memory_increase_bytes": self.memory_increase_bytes,
             "max_abs_diff": self.max_abs_diff,
             "cuda_graph": self.cuda_graph,
             "cpu_share": self.cpu_share,
+            "vs_torch": None
+            if self.vs_torch is None
+            else dict(zip(("ratio", "ci_low", "ci_high"), self.vs_torch, strict=True)),
+            "reliable": not self.unreliable,
+            "unreliable_reasons": list(self.unreliable),
         }
 
 
@@ -234,6 +252,10 @@ class BenchReport:
     wall_s: float
     files: tuple[str, ...] = ()  # the spec files as given (loaded Spec objects have none)
     notes: tuple[str, ...] = ()  # caveats a reader of the figures must know (also on stderr)
+    physical: PhysicalPeak | None = None  # the hardware's peak, every input with its source
+    gemm_probes: tuple[tuple[str, float], ...] = ()  # measured GEMM FLOP/s by library
+    bandwidth_bytes_per_s: float | None = None  # streaming triad
+    roof: Roof | None = None  # what roofline_fraction divides by
 
     @property
     def command(self) -> str:
@@ -246,7 +268,11 @@ class BenchReport:
             "environment": self.environment,
             "settings": self.settings.to_json(),
             "provider": self.provider,
-            "peak_flops_per_s": self.peak.flops_per_s,
+            "peak_flops_per_s": self.roof.flops_per_s if self.roof else self.peak.flops_per_s,
+            "roof": self.roof.to_json() if self.roof else None,
+            "physical_peak": self.physical.to_json() if self.physical else None,
+            "gemm_probes": {name: flops for name, flops in self.gemm_probes},
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
             "roofline": self.peak.to_json(),
             "flops_per_sample": self.flops,
             "wall_s": self.wall_s,
@@ -282,6 +308,7 @@ def command_line(files: Sequence[str], settings: BenchSettings) -> str:
 @dataclass
 class _Timing:
     seconds: list[float] = field(default_factory=list)
+    rounds: list[float] = field(default_factory=list)  # each interleaved round's median call
     cpu_seconds: float = 0.0  # process CPU time (all threads) during the timed calls
     peak_memory: int | None = None
     memory_increase: int | None = None
@@ -323,7 +350,9 @@ def time_engines(
     while rounds < MAX_ROUNDS:
         for engine, timing, n in zip(engines, timings, per_round, strict=True):
             cpu = time.process_time()
-            timing.seconds.extend(_timed(engine) for _ in range(n))
+            calls = [_timed(engine) for _ in range(n)]
+            timing.seconds.extend(calls)
+            timing.rounds.append(float(np.median(calls)))
             timing.cpu_seconds += time.process_time() - cpu
         rounds += 1
         done = min(sum(t.seconds) / min_time for t in timings)
@@ -332,6 +361,58 @@ def time_engines(
         if rounds >= MIN_ROUNDS and done >= 1.0:
             break
     return timings
+
+
+BOOTSTRAP = 2000
+# A result is marked unreliable when: its engine got less than this share of its threads'
+# CPU time; its 95 % interval against torch spans more than this factor; its p90 is more
+# than this many times its p50; or the GEMM probes of the run disagree by more than this.
+BUSY_SHARE = 0.8
+WIDE_INTERVAL = 1.5
+WIDE_SPREAD = 3.0
+PROBES_DISAGREE = 2.0
+
+
+def ratio_interval(
+    reference: Sequence[float], other: Sequence[float], *, seed: int = 0
+) -> tuple[float, float, float]:
+    """``median(reference) / median(other)`` over the rounds, with a 95 % percentile-bootstrap
+    interval that resamples whole rounds (paired: round k of both engines ran back to back,
+    under the same load)."""
+    ref, oth = np.asarray(reference), np.asarray(other)
+    n = min(len(ref), len(oth))
+    ref, oth = ref[:n], oth[:n]
+    ratio = float(np.median(ref) / np.median(oth))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(BOOTSTRAP, n))
+    samples = np.median(ref[picks], axis=1) / np.median(oth[picks], axis=1)
+    lo, hi = (float(v) for v in np.percentile(samples, [2.5, 97.5]))
+    return ratio, lo, hi
+
+
+def reliability(result: BenchResult, probes: dict[str, float]) -> tuple[str, ...]:
+    """Why a result's figures should not be trusted, if they should not."""
+    reasons = []
+    if result.cpu_share is not None and result.cpu_share < BUSY_SHARE:
+        reasons.append(
+            f"the engine got {100 * result.cpu_share:.0f}% of its threads' CPU time "
+            "(other processes took the cores)"
+        )
+    if result.vs_torch is not None:
+        _, lo, hi = result.vs_torch
+        if lo > 0 and hi / lo > WIDE_INTERVAL:
+            reasons.append(f"the ratio to torch is uncertain: 95% interval {lo:.2f}–{hi:.2f}×")
+    if result.latency.p90 > WIDE_SPREAD * result.latency.p50:
+        reasons.append(
+            f"latency spread: p90 {result.latency.p90:.3g} ms is over {WIDE_SPREAD:g}× p50"
+        )
+    if probes and max(probes.values()) > PROBES_DISAGREE * min(probes.values()):
+        reasons.append(
+            "the GEMM probes disagree: "
+            + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in probes.items())
+            + " GFLOP/s"
+        )
+    return tuple(reasons)
 
 
 def _timed(engine: Engine) -> float:
@@ -409,6 +490,18 @@ def run_bench(
             if settings.peak_min_time is not None
             else settings.min_time,
         )
+        physical = device_peak(device, settings.precision, threads)
+        probe_time = min(
+            settings.peak_min_time if settings.peak_min_time is not None else settings.min_time,
+            1.0,
+        )
+        gemms = {"torch matmul": peak.flops_per_s}
+        bandwidth = None
+        if device == "cpu":
+            if settings.precision == "fp32":
+                gemms["numpy matmul"] = numpy_gemm(peak.size, probe_time)
+                gemms["onnxruntime MatMul"] = ort_gemm(peak.size, probe_time, threads)
+            bandwidth = triad_bandwidth(probe_time)
         done += 1
         for file, spec, analysis in loaded:
             step(f"{spec.name}: compile, export, session")
@@ -441,7 +534,28 @@ def run_bench(
             device=device,
             ort_providers=[p if isinstance(p, str) else p[0] for p in choice.ort_providers],
         )
+    # The roof: the physical peak, or, where its clock is only nominal and something in this
+    # run went faster, the fastest figure measured (see archspec.bench.peak.choose_roof).
+    measured = {
+        **gemms,
+        **{f"{r.engine} on {r.spec} at batch {r.batch}": r.flops_per_s for r in results},
+    }
+    roof = choose_roof(physical, measured)
+    best_gemm = max(gemms.values())
+    results = [
+        replace(
+            r,
+            roofline_fraction=r.flops_per_s / roof.flops_per_s,
+            gemm_fraction=r.flops_per_s / best_gemm,
+        )
+        for r in results
+    ]
+    results = [replace(r, unreliable=reliability(r, gemms)) for r in results]
     return BenchReport(
+        physical=physical,
+        gemm_probes=tuple(gemms.items()),
+        bandwidth_bytes_per_s=bandwidth,
+        roof=roof,
         notes=tuple(_notes(settings, device, environment, results)),
         environment=environment,
         settings=replace(settings, threads=threads),
@@ -457,8 +571,6 @@ def run_bench(
 # Outputs further apart than this from torch's are worth a reader's attention
 # (archspec.vocab.DTYPES tolerances' scale, with room for softmax-free logits).
 DIFF_NOTE = {"fp32": 1e-3, "fp16": 5e-2}
-# Below this share of its threads' CPU time, a CPU run competed with other processes.
-BUSY_SHARE = 0.8
 
 
 def _notes(
@@ -563,6 +675,7 @@ def _prepare_spec(
         intra_op_threads=threads,
         inter_op_threads=1,
         graph_optimization=tuning.graph_optimization,
+        spinning=tuning.spinning,
     )
     engines: list[Engine] = [
         OrtEngine(
@@ -645,6 +758,9 @@ def _bench_batch(
     )
     results = []
     flops = analysis.totals.flops
+    torch_timing = next(
+        (t for e, t in zip(engines, timings, strict=True) if e.name == ENGINE_TORCH), None
+    )
     for engine, timing, diff in zip(engines, timings, diffs, strict=True):
         latency = Latency.of(timing.seconds)
         seconds = latency.p50 / 1e3
@@ -668,6 +784,9 @@ def _bench_batch(
                 max_abs_diff=diff,
                 cuda_graph=engine.cuda_graph,
                 cpu_share=timing.cpu_share(threads),
+                vs_torch=None
+                if torch_timing is None or engine.name == ENGINE_TORCH
+                else ratio_interval(torch_timing.rounds, timing.rounds, seed=settings.seed),
             )
         )
         engine.release()

@@ -19,6 +19,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
+# pydantic looks up third-party plugins through importlib.metadata when it builds its first
+# model (about 30 ms); the command line's own models use none, so it skips the lookup. (The
+# library, imported by a program, leaves the program's plugins alone.)
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from archspec.cli import commands
 from archspec.cli.options import FAILURE_2
 from archspec.errors import (
@@ -30,8 +35,8 @@ from archspec.errors import (
 )
 
 ORDER = (
-    "check", "compile", "codegen", "export", "run", "bench", "import", "diff", "schema", "doc",
-    "graph",
+    "check", "fit", "compile", "codegen", "export", "run", "bench", "import", "diff", "schema",
+    "doc", "graph",
 )  # fmt: skip
 EXIT_STATUS = (
     "exit status: 0 all good; 1 a published figure failed (or, with --strict, a warning), "

@@ -159,3 +159,37 @@ def stdout_console() -> Any:
     from archspec.tables import console
 
     return console()
+
+
+BASELINE_CHOICES = ("torch", "torch-compile")
+
+
+def batch_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers, got {text!r}")
+    return tuple(dict.fromkeys(values))
+
+
+def baseline_list(text: str) -> tuple[str, ...]:
+    if text.strip().lower() in ("", "none"):
+        return ()
+    names = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    for name in names:
+        if name not in BASELINE_CHOICES:
+            raise argparse.ArgumentTypeError(
+                f"unknown baseline {name!r}; choose from {', '.join(BASELINE_CHOICES)} or none"
+            )
+    return names
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()

@@ -19,11 +19,12 @@ from typing import Any
 from archspec.analysis import Analysis, analyze
 from archspec.diagnose import verify
 from archspec.docs.diagram import mermaid
-from archspec.layers.base import Expect, fmt_shape
+from archspec.layers.base import Expect, fmt_shape, published_holds
 from archspec.report import human_bytes, markdown_table
 from archspec.spec import validate
 from archspec.spec.diagnostics import Diagnostic, Kind
 from archspec.spec.loader import parse_document, read_text
+from archspec.training_report import card_section as training_section
 
 # The order verify.py compares figures in; a card lists them the same way.
 EXPECT_KEYS = ("output", "params", "buffers", "connections", "macs", "flops")
@@ -42,12 +43,16 @@ class Expectation:
     def holds(self) -> bool:
         if self.figure == "output":
             return tuple(self.expected) == tuple(self.computed)
+        if isinstance(self.expected, str):  # printed rounded by the source: '15.47G'
+            return published_holds(self.expected, self.computed)
         return bool(self.expected == self.computed)
 
     def cells(self) -> tuple[str, str]:
         """Expected and computed figures as a reader wants them: shapes as 6×28×28, counts with commas."""
         if self.figure == "output":
             return fmt_shape(self.expected), fmt_shape(self.computed)
+        if isinstance(self.expected, str):
+            return self.expected, f"{self.computed:,}"
         return f"{self.expected:,}", f"{self.computed:,}"
 
 
@@ -190,7 +195,8 @@ def model_card(
     # Failed expectations are in the table above; everything else verify() reports is a warning.
     warnings = [d for d in diagnostics if d.kind is not Kind.EXPECT]
     lines += [_diagnostic_item(d) for d in warnings] if warnings else ["None."]
-    lines += ["", "## Graph", "", "```mermaid", mermaid(analysis).rstrip("\n"), "```", ""]
+    lines += ["", *training_section(analysis)]
+    lines += ["## Graph", "", "```mermaid", mermaid(analysis).rstrip("\n"), "```", ""]
     return "\n".join(lines)
 
 

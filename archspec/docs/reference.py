@@ -168,6 +168,7 @@ def _kind_section(kind: str, cls: type[Layer]) -> list[str]:
         f"- **shape:** {cls.shape_rule}",
         f"- **counts:** {cls.count_rule}",
         f"- **torchinfo Mult-Adds:** {cls.mult_adds_torchinfo_rule}",
+        f"- **training:** {cls.train_rule} ([conventions](training.md))",
         f"- **defined in:** `{path}` (class `{cls.__name__}`)",
         "",
     ]
@@ -337,6 +338,14 @@ without a module of its own, so it adds nothing to either figure.
 dtype; *weights* are the bytes of parameters and buffers; *peak activation
 memory* is the largest sum of live tensors while the layers run one after
 another in the analysis order (a tensor lives until its last reader has run).
+
+**Training.** `archspec check --train` adds one training step at a batch:
+each layer's backward FLOPs (the input gradient's and the weights', 2 × their
+MACs, counted like the forward's; the first layer computes no input gradient)
+and the bytes autograd saves for the backward pass (what PyTorch keeps for the
+kind, each storage once); the totals add the weights, gradients and optimizer
+state and the peak of the step. Each kind states its rule below; the step,
+the precisions and LeNet-5 worked by hand are in [training.md](training.md).
 
 **Receptive field.** For each layer, the size r of the input window that one
 output pixel sees and the jump j (input pixels between neighbouring outputs):

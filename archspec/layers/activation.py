@@ -11,10 +11,39 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from archspec.layers.base import ForeignError, Layer, Shape, ShapeError, TorchCall
+from archspec.layers.base import (
+    ForeignError,
+    Layer,
+    Saved,
+    Shape,
+    ShapeError,
+    TorchCall,
+    TrainContext,
+    Training,
+    numel,
+)
 
 
-class ReLU(Layer):
+class _SavesInput(Layer):
+    """An elementwise kind whose backward reads its input (PyTorch saves ``self``: relu6 and
+    hardtanh through hardtanh_backward, leaky_relu, silu, hardswish, hardsigmoid, gelu)."""
+
+    train_rule = "backward: no MACs; saves its input when a gradient flows to it"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(saved=(Saved("input"),) if ctx.needs_input_grad[0] else ())
+
+
+class _SavesOutput(Layer):
+    """An elementwise kind whose backward reads its own output (PyTorch saves ``result``)."""
+
+    train_rule = "backward: no MACs; saves its output when a gradient flows to its input"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(saved=(Saved("output"),) if ctx.needs_input_grad[0] else ())
+
+
+class ReLU(_SavesOutput):
     """max(0, x)."""
 
     type: Literal["relu"]
@@ -43,7 +72,7 @@ class ReLU(Layer):
         return TorchCall("nn.ReLU")
 
 
-class Sigmoid(Layer):
+class Sigmoid(_SavesOutput):
     """1 / (1 + e^−x)."""
 
     type: Literal["sigmoid"]
@@ -70,7 +99,7 @@ class Sigmoid(Layer):
         return TorchCall("nn.Sigmoid")
 
 
-class Tanh(Layer):
+class Tanh(_SavesOutput):
     """tanh(x)."""
 
     type: Literal["tanh"]
@@ -97,7 +126,7 @@ class Tanh(Layer):
         return TorchCall("nn.Tanh")
 
 
-class ScaledTanh(Layer):
+class ScaledTanh(_SavesOutput):
     """LeCun 1998's squashing function 1.7159·tanh(2x/3) (Appendix A)."""
 
     type: Literal["scaled_tanh"]
@@ -119,11 +148,21 @@ class ScaledTanh(Layer):
     def from_torch(cls, call: Any) -> dict[str, Any] | None:
         return {}
 
+    train_rule = (
+        "backward: no MACs; saves tanh(2x/3), the intermediate before the 1.7159 scaling "
+        "(not its output), when a gradient flows to its input"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0]:
+            return Training()
+        return Training(saved=(Saved("tanh", numel(out), "input"),))
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("ScaledTanh")
 
 
-class Softmax(Layer):
+class Softmax(_SavesOutput):
     """exp(x_i) / Σ_j exp(x_j) along one per-sample axis."""
 
     type: Literal["softmax"]
@@ -154,6 +193,18 @@ class Softmax(Layer):
 
     axis: int = Field(-1, description="per-sample axis (0 is the first axis after the batch)")
 
+    train_rule = (
+        "backward: no MACs; saves its output when a gradient flows to its input "
+        "(float32 under CUDA autocast, which runs softmax in float32; the input's type on the CPU)"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        fp32 = ctx.autocast and ctx.device == "cuda"
+        return Training(
+            saved=(Saved("output"),) if ctx.needs_input_grad[0] else (),
+            output_dtype="float32" if fp32 else "input",
+        )
+
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
         if not -len(shape) <= self.axis < len(shape):
@@ -173,7 +224,7 @@ class Softmax(Layer):
         return TorchCall("nn.Softmax", (), {"dim": self.axis if self.axis < 0 else self.axis + 1})
 
 
-class ReLU6(Layer):
+class ReLU6(_SavesInput):
     """min(max(0, x), 6) (MobileNetV2)."""
 
     type: Literal["relu6"]
@@ -194,7 +245,7 @@ class ReLU6(Layer):
         return TorchCall("nn.ReLU6")
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(_SavesInput):
     """x where x ≥ 0, slope·x elsewhere."""
 
     type: Literal["leaky_relu"]
@@ -222,7 +273,7 @@ class LeakyReLU(Layer):
         )
 
 
-class Hardtanh(Layer):
+class Hardtanh(_SavesInput):
     """x clipped to [min, max]."""
 
     type: Literal["hardtanh"]
@@ -266,7 +317,7 @@ class Hardtanh(Layer):
         return TorchCall("nn.Hardtanh", (), kw)
 
 
-class SiLU(Layer):
+class SiLU(_SavesInput):
     """x·σ(x) (swish)."""
 
     type: Literal["silu"]
@@ -288,7 +339,7 @@ class SiLU(Layer):
         return TorchCall("nn.SiLU")
 
 
-class Hardswish(Layer):
+class Hardswish(_SavesInput):
     """x·min(max(x + 3, 0), 6)/6 (MobileNetV3)."""
 
     type: Literal["hardswish"]
@@ -309,7 +360,7 @@ class Hardswish(Layer):
         return TorchCall("nn.Hardswish")
 
 
-class Hardsigmoid(Layer):
+class Hardsigmoid(_SavesInput):
     """min(max(x + 3, 0), 6)/6 (MobileNetV3's squeeze-and-excitation gate)."""
 
     type: Literal["hardsigmoid"]
@@ -333,7 +384,7 @@ class Hardsigmoid(Layer):
         return TorchCall("nn.Hardsigmoid")
 
 
-class GELU(Layer):
+class GELU(_SavesInput):
     """x·Φ(x), Φ the standard normal CDF (or its tanh approximation)."""
 
     type: Literal["gelu"]
@@ -378,6 +429,11 @@ class Identity(Layer):
     @classmethod
     def from_torch(cls, call: Any) -> dict[str, Any] | None:
         return {}
+
+    train_rule = "backward: no MACs; saves nothing (its output is its input)"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(aliases_input=True)
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Identity")

@@ -157,6 +157,67 @@ def published_holds(published: int | str, actual: int) -> bool:
     return abs(2 * actual * scale - 2 * shown * unit) <= unit
 
 
+@dataclass(frozen=True)
+class Saved:
+    """One tensor that autograd keeps for the backward pass of a layer (what PyTorch saves).
+
+    ``tensor`` is ``"input"`` (``"input1"``… for further inputs), ``"output"``, or a
+    label for a tensor the layer makes inside (a mask, pooling indices, a copy of
+    the weights). ``dtype`` is ``"as-is"`` (a named tensor in its own dtype),
+    ``"low"`` (cast to autocast's compute type: a new copy when the tensor is
+    wider; float32 without autocast), ``"input"`` (the input's dtype),
+    ``"float32"``, ``"int64"`` or ``"bool"``. ``elements`` (for tensors made
+    inside) is per sample unless ``per_sample`` is false; ``autocast_only`` marks
+    copies that exist only under autocast (a parameter itself is never counted).
+    """
+
+    tensor: str
+    elements: int = 0
+    dtype: str = "as-is"
+    per_sample: bool = True
+    autocast_only: bool = False
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What a kind needs to state its training figures.
+
+    ``needs_input_grad[k]``: whether input k depends on a trainable parameter
+    (the model's input does not, so the first layer computes no input gradient).
+    ``autocast``: the step runs under torch.autocast; ``device``: "cuda" or "cpu"
+    (a few kinds save different tensors on each).
+    """
+
+    needs_input_grad: tuple[bool, ...]
+    autocast: bool = False
+    device: str = "cuda"
+    inference: bool = False  # a forward pass under torch.no_grad (kernels pick other scratch)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A layer's training figures, per sample: backward MACs and what autograd saves.
+
+    ``output_dtype`` under autocast: ``"low"``, ``"input"``, ``"float32"`` or
+    ``"promote"`` (the widest input). ``aliases_input``: the output is a view of
+    input 0 (no new memory). ``param_tensors``: element counts of each
+    trainable parameter tensor (for the optimizer's per-tensor work).
+    ``workspace``: elements per sample, in the compute type, that the backward
+    pass of the layer allocates and frees again (a library's scratch copies).
+    """
+
+    grad_input_macs: int = 0
+    grad_weight_macs: int = 0
+    saved: tuple[Saved, ...] = ()
+    output_dtype: str = "input"
+    aliases_input: bool = False
+    param_tensors: tuple[int, ...] = ()
+    workspace: int = 0
+    workspace_fixed: int = 0  # the same, independent of the batch (e.g. reordered weights)
+    # What the forward pass allocates and frees again (dtype "input": the compute type), per sample.
+    forward_workspace: tuple[Saved, ...] = ()
+
+
 class Expect(BaseModel):
     """Figures that a model's source publishes; a mismatch is an error showing both.
 
@@ -201,6 +262,8 @@ class Layer(BaseModel):
     shape_rule: ClassVar[str] = "output = input"
     count_rule: ClassVar[str] = "no params, no connections, no MACs"
     mult_adds_torchinfo_rule: ClassVar[str] = "= params, once per sample (0 without parameters)"
+    # What the kind costs a training step: backward MACs and what autograd saves.
+    train_rule: ClassVar[str] = "backward: no MACs; saves nothing"
     # True where the smallest output is the best class (a distance, as LeNet-5's RBF):
     # recorded at export so that `run --top-k` ranks the right way round.
     smaller_is_better: ClassVar[bool] = False
@@ -224,6 +287,10 @@ class Layer(BaseModel):
         module differs (a convolution, a tensor with another name) overrides it.
         """
         return counts.params
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        """Backward MACs and saved tensors of one training step, per sample (see ``train_rule``)."""
+        return Training()
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]

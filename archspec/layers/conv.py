@@ -18,9 +18,12 @@ from archspec.layers.base import (
     NonNegIntOrPair,
     PositiveInt,
     ReceptiveField,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     caffe_pair,
     int_or_pair,
     onnx_window,
@@ -32,6 +35,10 @@ from archspec.layers.base import (
     torch_pads,
 )
 from archspec.layers.window import Axis, window_axes, window_lint
+
+
+def _blocked(channels: int) -> int:
+    return -(-channels // 16) * 16
 
 
 class Conv2d(Layer):
@@ -64,6 +71,18 @@ class Conv2d(Layer):
         "macs = k_h·k_w·C_in/g·C_out·H·W (with input_maps, C_in/g is each map's table length)"
     )
     mult_adds_torchinfo_rule = "= params·H·W (= connections: the bias once per output position)"
+    train_rule = (
+        "backward: grad_input = macs (none for the first layer), grad_weight = macs, "
+        "both as the forward's count (with input_maps, the table's MACs although PyTorch "
+        "convolves a dense masked kernel; the bias gradient is a sum, not counted); saves its "
+        "input, even when no gradient flows to it (in autocast's type: a copy when the "
+        "input is wider; with padding 'same' and an odd total padding, PyTorch's zero-padded "
+        "copy of it, one row or column larger) and its weights (a low-precision copy under autocast; with "
+        "input_maps, the dense C_out·C_in·k_h·k_w kernel and the table's int64 index); "
+        "on the CPU its backward pass also allocates oneDNN's 16-channel-blocked copies of the "
+        "output gradient and (when needed) the input gradient, ⌈C/16⌉·16 maps each, and its "
+        "forward pass a blocked output when C_out is not a multiple of 16"
+    )
 
     def _pad_total(self, shape: Shape) -> tuple[int, int]:
         """Rows and columns of zeros added, per axis (before + after); 'same' is TensorFlow's
@@ -145,6 +164,68 @@ class Conv2d(Layer):
         (nn.Conv2d, MappedConv2d) have "Conv" in their class name, so the bias counts
         once per position and a connection table counts only its connected kernels."""
         return counts.params * out[1] * out[2]
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        c_in = shapes[0][0]
+        macs = self._fan_in_weights(c_in) * out[1] * out[2]
+        kh, kw = pair(self.kernel)
+        weights = self._fan_in_weights(c_in)
+        saved: list[Saved] = [Saved("input", dtype="low")]
+        total = self._pad_total(shapes[0])
+        if self.padding == "same" and any(t % 2 for t in total):
+            c, h, w = shapes[0]
+            if pair(self.stride) == (1, 1):
+                # PyTorch's padding='same' pads a copy by the extra pixel and convolves that
+                extra_h, extra_w = (t % 2 for t in total)
+                saved[0] = Saved("padded input", c * (h + extra_h) * (w + extra_w), "low")
+            else:  # PaddedConv2d convolves a copy padded on every side (TensorFlow's split)
+                saved[0] = Saved("padded input", c * (h + total[0]) * (w + total[1]), "low")
+        if self.input_maps is None:
+            saved.append(Saved("weight copy", weights, "low", per_sample=False, autocast_only=True))
+        else:
+            n_maps = sum(len(m) for m in self.input_maps)
+            saved.append(Saved("kernel index", n_maps, "int64", per_sample=False))
+            dense = self.out_channels * c_in * kh * kw
+            saved.append(Saved("dense kernel", dense, "low", per_sample=False))
+        tensors = (weights, self.out_channels) if self.bias else (weights,)
+        # oneDNN (PyTorch's CPU convolution) computes the backward pass on copies in a
+        # 16-channel-blocked layout: the output gradient, and the input gradient if needed.
+        workspace = fixed = 0
+        forward: list[Saved] = []
+        if ctx.device == "cpu":
+            # forward: a blocked output (training: only when C_out is not a multiple of 16),
+            # then the plain one; under no_grad also a blocked copy of a 16+-map input
+            if self.out_channels % 16 or ctx.inference:
+                forward.append(
+                    Saved("blocked output", _blocked(self.out_channels) * out[1] * out[2], "input")
+                )
+            if ctx.inference:
+                groups = self.groups if self.input_maps is None else 1
+                kernel = _blocked(self.out_channels) * _blocked(c_in // groups) * kh * kw
+                forward.append(Saved("blocked kernel", kernel, "input", per_sample=False))
+                if self.input_maps is not None:
+                    dense = self.out_channels * c_in * kh * kw
+                    forward.append(Saved("dense kernel", dense, "input", per_sample=False))
+            if ctx.inference and c_in >= 16:
+                forward.append(
+                    Saved("blocked input", _blocked(c_in) * shapes[0][1] * shapes[0][2], "input")
+                )
+            workspace = _blocked(self.out_channels) * out[1] * out[2]
+            if ctx.needs_input_grad[0]:
+                workspace += _blocked(c_in) * shapes[0][1] * shapes[0][2]
+            # and a blocked copy of the kernel
+            groups = self.groups if self.input_maps is None else 1
+            fixed = _blocked(self.out_channels) * _blocked(c_in // groups) * kh * kw
+        return Training(
+            grad_input_macs=macs if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=macs,
+            saved=tuple(saved),
+            output_dtype="low",
+            param_tensors=tensors,
+            workspace=workspace,
+            workspace_fixed=fixed,
+            forward_workspace=tuple(forward),
+        )
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]

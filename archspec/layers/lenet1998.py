@@ -15,9 +15,12 @@ from archspec.layers.base import (
     Layer,
     PositiveInt,
     ReceptiveField,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     int_or_pair,
     numel,
     pair,
@@ -41,6 +44,14 @@ class Subsample(Layer):
     mult_adds_torchinfo_rule = (
         '= params = 2·C, once per sample (the module\'s class name lacks "Conv")'
     )
+    train_rule = (
+        "backward: grad_input = C·H·W (none for the first layer), grad_weight = C·H·W (the "
+        "coefficient's; the bias gradient is a sum, not counted), as a depthwise 1×1 "
+        "convolution of the window sums would count them; saves its input when a gradient "
+        "flows to it (the window-sum pooling's) and the C·H·W window sums (for the "
+        "coefficients' gradient), both in the input's type; output in float32 under autocast "
+        "(the float32 coefficients promote it)"
+    )
 
     def _stride(self) -> tuple[int, int]:
         return pair(self.stride if self.stride is not None else self.kernel)
@@ -54,6 +65,18 @@ class Subsample(Layer):
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         kh, kw = pair(self.kernel)
         return Counts(params=2 * out[0], connections=(kh * kw + 1) * numel(out), macs=numel(out))
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        macs = numel(out)
+        saved = [Saved("input")] if ctx.needs_input_grad[0] else []
+        saved.append(Saved("window sums", numel(out), "input"))
+        return Training(
+            grad_input_macs=macs if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=macs,
+            saved=tuple(saved),
+            output_dtype="float32",
+            param_tensors=(out[0], out[0]),
+        )
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
@@ -126,6 +149,12 @@ class RBF(Layer):
     mult_adds_torchinfo_rule = (
         "0 (torchinfo skips the centres: a buffer, or a parameter not named weight/bias)"
     )
+    train_rule = (
+        "backward: grad_input = in·out (none for the first layer), grad_weight = in·out only "
+        "if trainable, as the matmul form ‖x‖² − 2x·Wᵀ + ‖w‖² counts them; saves the "
+        "out·in differences x_i − w_ij in float32 (the float32 centres promote them), when "
+        "any gradient is needed; output float32"
+    )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         (shape,) = shapes
@@ -176,6 +205,17 @@ class RBF(Layer):
         """0: the module's centres are a buffer, or a parameter named ``centres``, and
         torchinfo counts only parameters named weight or bias."""
         return 0
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        n = shapes[0][0] * self.out_features
+        needed = ctx.needs_input_grad[0] or self.trainable
+        return Training(
+            grad_input_macs=n if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=n if self.trainable else 0,
+            saved=(Saved("differences", n, "float32"),) if needed else (),
+            output_dtype="float32",
+            param_tensors=(n,) if self.trainable else (),
+        )
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {"trainable": True} if self.trainable else {}

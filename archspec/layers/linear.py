@@ -14,9 +14,12 @@ from archspec.layers.base import (
     ForeignError,
     Layer,
     PositiveInt,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     fmt_shape,
     numel,
 )
@@ -44,6 +47,12 @@ class Linear(Layer):
     )
     mult_adds_torchinfo_rule = (
         "= params, even with leading axes (torchinfo multiplies by the batch only)"
+    )
+    train_rule = (
+        "backward: grad_input = macs (none for the first layer), grad_weight = macs (the bias "
+        "gradient is a sum, not counted); saves its input (in autocast's type: a copy when the "
+        "input is wider), and, only when a gradient flows to the input, its weights (a "
+        "low-precision copy under autocast)"
     )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
@@ -135,6 +144,20 @@ class Linear(Layer):
                 lint=LINEAR_NOT_FLAT.code,
             )
         ]
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        weights = shapes[0][-1] * self.out_features
+        macs = weights * numel(shapes[0][:-1])
+        saved = [Saved("input", dtype="low")]
+        if ctx.needs_input_grad[0]:
+            saved.append(Saved("weight copy", weights, "low", per_sample=False, autocast_only=True))
+        return Training(
+            grad_input_macs=macs if ctx.needs_input_grad[0] else 0,
+            grad_weight_macs=macs,
+            saved=tuple(saved),
+            output_dtype="low",
+            param_tensors=(weights, self.out_features) if self.bias else (weights,),
+        )
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw = {} if self.bias else {"bias": False}

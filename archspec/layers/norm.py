@@ -12,9 +12,12 @@ from archspec.layers.base import (
     ForeignError,
     Layer,
     PositiveInt,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     caffe_enum,
     numel,
 )
@@ -39,6 +42,13 @@ class LRN(Layer):
 
     count_rule = (
         "connections = size·C·H·W (each output reads size neighbouring maps); no params, no MACs"
+    )
+    train_rule = (
+        "backward: no MACs (elementwise and a window sum); PyTorch composes LRN from "
+        "elementwise ops, which save, when a gradient flows to the input: the input, the "
+        "squares zero-padded to (C + size − 1) maps, k + α/n·Σa² and its β-th power (C·H·W each); "
+        "under CPU autocast the padded squares and what follows are float32 (its 3-D pooling "
+        "runs in float32), under CUDA autocast the last two (pow runs in float32)"
     )
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
@@ -110,6 +120,30 @@ class LRN(Layer):
                     "beta": float(get(3, "beta", 0.75)), "k": float(get(4, "k", 1.0))}  # fmt: skip
         return {"size": m.size, "alpha": float(m.alpha), "beta": float(m.beta), "k": float(m.k)}
 
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        n = numel(out)
+        padded = n // out[0] * (out[0] + self.size - 1)
+        if not ctx.needs_input_grad[0]:
+            # nothing saved; the squares, padded and pooled, pass through as temporaries
+            return Training(
+                forward_workspace=(
+                    Saved("padded squares", padded, "input"),
+                    Saved("squares", n, "input"),
+                )
+            )
+        pooled_fp32 = ctx.autocast and ctx.device == "cpu" and len(out) >= 3
+        pow_fp32 = pooled_fp32 or (ctx.autocast and ctx.device == "cuda")
+        after = "float32" if pow_fp32 else "input"
+        return Training(
+            saved=(
+                Saved("input"),
+                Saved("padded squares", padded, "float32" if pooled_fp32 else "input"),
+                Saved("k + α/n·Σa²", n, after),
+                Saved("(k + α/n·Σa²)^β", n, after),
+            ),
+            output_dtype=after,
+        )
+
     def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
         # torch's exporter lowers LRN through a Pad whose 18→17 conversion has no adapter
         return 18, "torch.onnx lowers lrn through a Pad that its 18→17 converter cannot adapt"
@@ -138,6 +172,11 @@ class LRNTensorFlow(Layer):
     beta: float = Field(0.5, ge=0, description="β")
 
     count_rule = "connections = (2r + 1)·C·H·W; no params, no MACs (as lrn with size 2r + 1)"
+
+    train_rule = "as lrn with size 2r + 1 (the same PyTorch module)"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return self._as_lrn().training(shapes, out, ctx)
 
     def _as_lrn(self) -> LRN:
         size = 2 * self.depth_radius + 1
@@ -197,6 +236,25 @@ class _BatchNorm(Layer):
                 f"{self.type} needs {want}, got {'×'.join(map(str, shape))}", field="type"
             )
         return shape
+
+    train_rule = (
+        "backward: no MACs (elementwise, like its forward); saves its input and the batch's "
+        "mean and inverse standard deviation (C each, per batch) when a gradient flows to its "
+        "input or its γ and β; the running statistics are buffers, not saved"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not (ctx.needs_input_grad[0] or self.affine):
+            return Training()
+        channels = out[0]
+        return Training(
+            saved=(
+                Saved("input"),
+                Saved("batch mean", channels, "float32", per_sample=False),
+                Saved("batch inverse std", channels, "float32", per_sample=False),
+            ),
+            param_tensors=(channels, channels) if self.affine else (),
+        )
 
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         channels = out[0]

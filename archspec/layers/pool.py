@@ -16,9 +16,12 @@ from archspec.layers.base import (
     Layer,
     NonNegIntOrPair,
     ReceptiveField,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     caffe_enum,
     caffe_pair,
     int_or_pair,
@@ -51,6 +54,9 @@ class _Pool2d(Layer):
 
     shape_rule = "H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 (⌈⌉ with ceil_mode, PyTorch's rule); channels unchanged"
     count_rule = "connections = k_h·k_w·C·H·W; no params, no MACs"
+    train_rule = "backward: no MACs; saves its input when a gradient flows to it"
+    # Max pooling also keeps the argmax of each window, as int64 indices.
+    _saves_indices: ClassVar[bool] = False
 
     def _stride(self) -> tuple[int, int]:
         return pair(self.stride if self.stride is not None else self.kernel)
@@ -93,6 +99,24 @@ class _Pool2d(Layer):
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         kh, kw = pair(self.kernel)
         return Counts(connections=kh * kw * numel(out))
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0]:
+            # on the CPU under no_grad, max pooling still computes its indices, then drops them
+            if self._saves_indices and ctx.inference and ctx.device == "cpu":
+                return Training(forward_workspace=(Saved("indices", numel(out), "int64"),))
+            return Training()
+        saved = [Saved("input")]
+        total = self._pad_total(shapes[0])
+        if self.padding == "same" and any(t % 2 for t in total):
+            # uneven 'same': the pool runs on a padded copy (PaddedMaxPool2d/PaddedAvgPool2d)
+            c, h, w = shapes[0]
+            saved[0] = Saved("padded input", c * (h + total[0]) * (w + total[1]), "input")
+            if not self._saves_indices:  # the mean divides by each window's real count
+                saved.append(Saved("window counts", out[1] * out[2], "input", per_sample=False))
+        if self._saves_indices:
+            saved.append(Saved("indices", numel(out), "int64"))
+        return Training(saved=tuple(saved))
 
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
@@ -260,6 +284,12 @@ class MaxPool2d(_Pool2d):
             raise ForeignError("max pooling that returns indices", "return_indices")
         return fields
 
+    train_rule = (
+        "backward: no MACs; saves its input and the int64 index of each window's maximum "
+        "(C·H·W of them) when a gradient flows to its input"
+    )
+    _saves_indices = True
+
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
 
@@ -381,6 +411,16 @@ class AdaptiveAvgPool2d(Layer):
         cols = _adaptive_sum(w_in, out[2])
         return Counts(connections=c * rows * cols)
 
+    train_rule = (
+        "backward: no MACs; saves its input when a gradient flows to it, except for a 1×1 "
+        "output, which PyTorch computes as a mean that keeps no tensor"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0] or out[1:] == (1, 1):
+            return Training()
+        return Training(saved=(Saved("input"),))
+
     def receptive_field(
         self, shapes: Sequence[Shape], fields: Sequence[ReceptiveField]
     ) -> ReceptiveField:
@@ -447,6 +487,16 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
     onnx_patterns: ClassVar[tuple[tuple[str, ...], ...]] = (("GlobalMaxPool",),)
     torch_modules = ("AdaptiveMaxPool2d",)
     torch_functions = ("adaptive_max_pool2d",)
+
+    train_rule = (
+        "backward: no MACs; saves its input and the int64 index of each output's maximum "
+        "when a gradient flows to its input"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if not ctx.needs_input_grad[0]:
+            return Training()
+        return Training(saved=(Saved("input"), Saved("indices", numel(out), "int64")))
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.AdaptiveMaxPool2d", (torch_arg(self.output_size),))

@@ -10,9 +10,12 @@ from pydantic import Field
 from archspec.layers.base import (
     ForeignError,
     Layer,
+    Saved,
     Shape,
     ShapeError,
     TorchCall,
+    TrainContext,
+    Training,
     caffe_enum,
     fmt_shape,
     numel,
@@ -50,6 +53,20 @@ class Dropout(Layer):
     def from_torch(cls, call: Any) -> dict[str, Any] | None:
         return {"p": float(call.module.p if call.module is not None else call.arg(1, "p", 0.5))}
 
+    train_rule = (
+        "backward: no MACs; with p > 0 saves its mask when a gradient flows to its input: "
+        "one bool per element on CUDA (native_dropout), one element of the input's type on "
+        "the CPU (PyTorch multiplies by a scaled noise tensor there); p = 0 returns its input"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        if self.p == 0:
+            return Training(aliases_input=True)
+        if not ctx.needs_input_grad[0]:
+            return Training()
+        cuda = ctx.device == "cuda"
+        return Training(saved=(Saved("mask", numel(out), "bool" if cuda else "input"),))
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Dropout", (), {"p": self.p})
 
@@ -60,6 +77,10 @@ class Flatten(Layer):
     type: Literal["flatten"]
 
     shape_rule = "[C, H, W] → [C·H·W]"
+    train_rule = "backward: no MACs; saves nothing; its output is a view of its input (no memory)"
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(aliases_input=True)
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         return (numel(shapes[0]),)
@@ -113,6 +134,12 @@ class Concat(Layer):
 
     arity = (2, None)
     shape_rule = "sizes along axis add up; every other axis must match"
+    train_rule = (
+        "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(output_dtype="promote")
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         first = shapes[0]
@@ -173,6 +200,12 @@ class Add(Layer):
 
     arity = (2, None)
     shape_rule = "all inputs share one shape, which is the output's"
+    train_rule = (
+        "backward: no MACs; saves nothing; under autocast the output takes the widest input type"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        return Training(output_dtype="promote")
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         for other in shapes[1:]:
@@ -261,6 +294,28 @@ class Mul(Layer):
     @classmethod
     def from_torch(cls, call: Any) -> dict[str, Any] | None:
         return _two_torch_tensors(call, "mul")
+
+    train_rule = (
+        "backward: no MACs; x·y keeps y for x's gradient and x for y's (each only when that "
+        "gradient is needed); with more inputs, the running product for the next factor's"
+    )
+
+    def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
+        saved: list[Saved] = []
+        needs = ctx.needs_input_grad
+        left_needs, left = needs[0], "input"
+        left_shape = shapes[0]
+        for k in range(1, len(shapes)):
+            right = f"input{k}"
+            if left_needs:  # the left factor's gradient reads the right one
+                saved.append(Saved(right))
+            if needs[k]:
+                saved.append(
+                    Saved(left) if left == "input" else Saved(left, numel(left_shape), "input")
+                )
+            left_shape = tuple(max(a, b) for a, b in zip(left_shape, shapes[k], strict=True))
+            left, left_needs = "product", left_needs or needs[k]
+        return Training(saved=tuple(saved), output_dtype="promote")
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("Mul")

@@ -47,13 +47,16 @@ def create_session(
     enable_profiling: bool = False,
     profile_prefix: str | None = None,
     optimized_model_path: str | Path | None = None,
+    spinning: bool = True,
 ) -> onnxruntime.InferenceSession:
     """An InferenceSession on ``choice``'s providers, with ORT's logging kept off the terminal.
 
     ``graph_optimization`` is one of ``disable``, ``basic``, ``extended``,
     ``all`` (ORT's GraphOptimizationLevel); ``intra_op_threads`` bounds the
     CPU threads one operator may use (None lets ORT use every core), which
-    benchmarks pin for repeatable timings.
+    benchmarks pin for repeatable timings; ``spinning=False`` makes those
+    threads sleep between runs instead of spinning, so another engine timed
+    right after ORT in the same process does not compete with them.
 
     Raises :class:`ModelError` when ORT rejects the model and
     :class:`ProviderError` when the chosen GPU provider did not load.
@@ -78,6 +81,8 @@ def create_session(
         options.intra_op_num_threads = intra_op_threads
     if inter_op_threads is not None:
         options.inter_op_num_threads = inter_op_threads
+    if not spinning:  # idle intra-op threads sleep instead of spinning after a run
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if enable_profiling:
         options.enable_profiling = True
         if profile_prefix:

@@ -44,6 +44,9 @@ from archspec.spec.loader import Document, PathKey
 MAX_EXPANDED = 100_000  # layers after expansion; the largest real network has a few thousand
 USE_KEYS = ("name", "block", "repeat", "with", "inputs", "expect")
 BLOCK_KEYS = ("params", "layers", "doc")
+# A block's parameters in one use: name → (value, where that value is written: the use's
+# with: entry, or the block's default), so an error in a value points at where it was given.
+Env = dict[str, tuple[Any, PathKey]]
 _PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -64,6 +67,8 @@ class Origin:
 
     definition: PathKey
     uses: tuple[Use, ...] = ()  # outermost first
+    # Fields whose value a parameter gave (path within the layer → where the value is written).
+    values: tuple[tuple[PathKey, PathKey], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class _Expander:
         items: list[Any],
         path: PathKey,
         prefix: str,
-        env: dict[str, Any] | None,
+        env: Env | None,
         block_input: str | None,
         uses: tuple[Use, ...],
     ) -> str | None:
@@ -141,16 +146,17 @@ class _Expander:
         item: Any,
         path: PathKey,
         prefix: str,
-        env: dict[str, Any] | None,
+        env: Env | None,
         block_input: str | None,
         local: dict[str, str],
         uses: tuple[Use, ...],
     ) -> str | None:
         layer = item
+        given: dict[PathKey, PathKey] = {}
         if isinstance(item, dict):
             layer = dict(item)
             if env is not None:
-                layer = self.substitute(layer, path, env, uses)
+                layer = self.substitute(layer, path, env, uses, given)
             name = layer.get("name")
             if isinstance(name, str) and prefix:
                 local[name] = layer["name"] = prefix + name
@@ -159,7 +165,8 @@ class _Expander:
             if isinstance(layer.get("inputs"), list):
                 layer["inputs"] = [self.resolve(src, local, block_input) for src in layer["inputs"]]
         self.layers.append(layer)
-        self.result.origins.append(Origin(path, uses))
+        values = tuple((p[len(path) :], src) for p, src in given.items())
+        self.result.origins.append(Origin(path, uses, values))
         name = layer.get("name") if isinstance(layer, dict) else None
         return name if isinstance(name, str) else None
 
@@ -176,14 +183,15 @@ class _Expander:
         item: dict[str, Any],
         path: PathKey,
         prefix: str,
-        env: dict[str, Any] | None,
+        env: Env | None,
         scope: tuple[str | None, str | None],
         local: dict[str, str],
         uses: tuple[Use, ...],
     ) -> str | None:
         """Expand one use; ``scope`` is (the layer before it, the enclosing block's input)."""
         previous, block_input = scope
-        item = self.substitute(dict(item), path, env, uses) if env is not None else item
+        given: dict[PathKey, PathKey] = {}
+        item = self.substitute(dict(item), path, env, uses, given) if env is not None else item
         bad = False
         for key in item:
             if key not in USE_KEYS:
@@ -220,7 +228,7 @@ class _Expander:
                 (*path, "repeat"), f"repeat must be a positive integer, got {repeat!r}", uses
             )
             return None
-        args = self.arguments(item, path, block, uses)
+        args = self.arguments(item, path, block, uses, given)
         inputs = item.get("inputs")
         start = previous
         if inputs is not None:
@@ -228,14 +236,31 @@ class _Expander:
                 self.error((*path, "inputs"), "a block use reads one input: inputs: [name]", uses)
                 return None
             start = self.resolve(inputs[0], local, block_input)
-        expect = item.get("expect")
-        if expect is not None:
+        raw_expect = item.get("expect")
+        expect: Expect | None = None
+        if raw_expect is not None:
             try:
-                expect = Expect.model_validate(expect)
+                expect = Expect.model_validate(raw_expect)
             except ValidationError as exc:
+                seen: set[PathKey] = set()
                 for err in exc.errors(include_url=False)[:MAX_ERRORS]:
-                    where = (*path, "expect", *(s for s in err["loc"] if isinstance(s, str)))
-                    self.error(where, f"expect: {err['msg']}", uses)
+                    # pydantic's loc names union branches too: keep the parts in the data
+                    where: PathKey = (*path, "expect")
+                    node: Any = raw_expect
+                    for seg in err["loc"]:
+                        inside = isinstance(node, dict) and seg in node
+                        inside = inside or (
+                            isinstance(node, list) and isinstance(seg, int) and seg < len(node)
+                        )
+                        if inside:
+                            node = node[seg]
+                            where = (*where, seg)
+                    if where in seen:
+                        continue
+                    seen.add(where)
+                    shown = ".".join(str(p) for p in where[where.index("expect") :])
+                    message = str(err["msg"]).replace("Input should be ", "expected ", 1)
+                    self.error(where, f"{shown}: {message}", uses)
                 return None
         if args is None or bad:
             return None
@@ -271,8 +296,15 @@ class _Expander:
         self.result.groups.append(Group(name, block, members, path, expect))
 
     def arguments(
-        self, item: dict[str, Any], path: PathKey, block: str, uses: tuple[Use, ...]
-    ) -> dict[str, Any] | None:
+        self,
+        item: dict[str, Any],
+        path: PathKey,
+        block: str,
+        uses: tuple[Use, ...],
+        given_at: dict[PathKey, PathKey],
+    ) -> Env | None:
+        """The use's values for the block's parameters, each with where it is written
+        (``given_at``: where values substituted into this use itself came from)."""
         params: dict[str, Any] = self.blocks[block].get("params") or {}
         given = item.get("with") or {}
         if not isinstance(given, dict):
@@ -298,19 +330,33 @@ class _Expander:
                     uses,
                 )
                 ok = False
-        return {**params, **given} if ok else None
+        if not ok:
+            return None
+        env: Env = {k: (v, ("blocks", block, "params", k)) for k, v in params.items()}
+        for k, v in given.items():
+            where = (*path, "with", k)
+            env[k] = (v, given_at.get(where, where))
+        return env
 
     def substitute(
-        self, value: Any, path: PathKey, env: dict[str, Any], uses: tuple[Use, ...]
+        self,
+        value: Any,
+        path: PathKey,
+        env: Env,
+        uses: tuple[Use, ...],
+        given: dict[PathKey, PathKey],
     ) -> Any:
-        """Replace every ``$param`` value (whole values only) with the use's argument."""
+        """Replace every ``$param`` value (whole values only) with the use's argument,
+        recording in ``given`` where each substituted value is written."""
         if isinstance(value, dict):
-            return {k: self.substitute(v, (*path, k), env, uses) for k, v in value.items()}
+            return {k: self.substitute(v, (*path, k), env, uses, given) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.substitute(v, (*path, i), env, uses) for i, v in enumerate(value)]
+            return [self.substitute(v, (*path, i), env, uses, given) for i, v in enumerate(value)]
         if isinstance(value, str) and (match := _PARAM.match(value)):
             if match.group(1) in env:
-                return env[match.group(1)]
+                found, where = env[match.group(1)]
+                given[path] = where
+                return found
             block = uses[-1].block if uses else "?"
             known = ", ".join(f"${p}" for p in env) or "none"
             self.error(

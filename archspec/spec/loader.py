@@ -95,7 +95,11 @@ class Document:
             and 0 <= path[1] < len(self.expansion.origins)
         ):
             origin = self.expansion.origins[path[1]]
-            return (*origin.definition, *path[2:]), origin.uses
+            rest = path[2:]
+            for field, written in origin.values:  # a value a block parameter gave
+                if rest[: len(field)] == field:
+                    return (*written, *rest[len(field) :]), origin.uses
+            return (*origin.definition, *rest), origin.uses
         return path, ()
 
     def written_path(self, path: PathKey) -> PathKey:

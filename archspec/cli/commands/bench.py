@@ -18,6 +18,9 @@ from archspec.cli.options import (
     add_provider,
     add_seed,
     at_least,
+    baseline_list,
+    batch_list,
+    key_value,
     seconds,
     stdout_console,
     writable,
@@ -25,41 +28,8 @@ from archspec.cli.options import (
 from archspec.errors import UsageError
 
 HELP = "benchmark ONNX Runtime against PyTorch (latency, throughput, FLOP/s, roofline fraction)"
-EXIT_1 = None
+EXIT_1 = "with --strict, a result is marked unreliable"
 NEEDS = "onnx"
-
-BASELINE_CHOICES = ("torch", "torch-compile")
-
-
-def _batches(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers, got {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers, got {text!r}")
-    return tuple(dict.fromkeys(values))
-
-
-def _baselines(text: str) -> tuple[str, ...]:
-    if text.strip().lower() in ("", "none"):
-        return ()
-    names = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
-    for name in names:
-        if name not in BASELINE_CHOICES:
-            raise argparse.ArgumentTypeError(
-                f"unknown baseline {name!r}; choose from {', '.join(BASELINE_CHOICES)} or none"
-            )
-    return names
-
-
-def _option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--batch",
-        type=_batches,
+        type=batch_list,
         default=(1, 8),
         metavar="N[,N...]",
         help="batch sizes (default 1,8)",
@@ -79,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_provider(p)
     p.add_argument(
         "--baseline",
-        type=_baselines,
+        type=baseline_list,
         default=("torch",),
         metavar="NAME[,NAME]",
         help="PyTorch engines to compare with: torch, torch-compile, or none (default torch)",
@@ -119,7 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--ort-option",
-        type=_option,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -129,6 +99,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output(p, "also write the JSON report here")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG of throughput against batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a result is marked unreliable (busy machine, wide interval, spread, "
+        "probes that disagree)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also time every layer (ORT's profiler, torch hooks) at the first batch, with its "
+        "FLOPs, bytes and intensity; with --plot, a roofline chart per spec",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         require("plot", "archspec bench --plot")
 
     from archspec.bench.progress import ProgressBar
-    from archspec.bench.render import markdown_table, rich_tables, summary
+    from archspec.bench.render import doubts, markdown_table, rich_tables, summary
     from archspec.bench.run import BenchSettings, OrtTuning, run_bench
     from archspec.output_files import write_atomic
 
@@ -188,4 +170,10 @@ def run(args: argparse.Namespace) -> int:
     print(report.provider["description"], file=sys.stderr)
     for note in report.notes:
         print(f"archspec: note: {note}", file=sys.stderr)
-    return 0
+    if args.profile:
+        from archspec.bench.profile import profile_report
+
+        profile_report(report, doc, args, stdout_console() if args.format == "table" else None)
+    for line in doubts(doc):
+        print(f"archspec: note: {line}", file=sys.stderr)
+    return 1 if doubts(doc) and args.strict else 0

@@ -7,9 +7,10 @@ import gc
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archspec.cli.options import add_format, stdout_console
+from archspec.cli.train_options import add_setup_arguments, setup_from_args, setup_given
 from archspec.errors import UsageError
 
 if TYPE_CHECKING:
@@ -41,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="fold the table by the first N parts of dotted layer names (blocks); JSON stays flat",
     )
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="add one training step's figures: backward FLOPs, saved bytes, memory and its peak "
+        "(implied by --batch, --optimizer, --precision, --device)",
+    )
+    add_setup_arguments(p)
 
 
 def _positive(text: str) -> int:
@@ -97,8 +105,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no *.yaml or *.yml specs under {' '.join(args.paths)}")
     results = [(str(f), *check_file(f)) for f in files]
     code = max(exit_code(diags, args.strict) for _, _, diags in results)
+    train = _training_hook(args)
     if args.format == "json":
-        doc = {"specs": [spec_json(f, a, d, args.strict) for f, a, d in results]}
+        doc = {"specs": [train(spec_json(f, a, d, args.strict), a) for f, a, d in results]}
         # Pretty for people at a terminal; compact (and ~5× faster to encode) for programs.
         indent = 2 if sys.stdout.isatty() else None
         sys.stdout.write(json.dumps(doc, indent=indent) + "\n")
@@ -109,16 +118,26 @@ def _run(args: argparse.Namespace) -> int:
             if analysis is not None:
                 print(markdown_table(analysis, args.depth) + "\n")
                 print(summary_line(analysis, diags) + "\n")
+                train(None, analysis, "markdown")
             for d in diags:
                 print(f"- {d.render()}")
             print()
         return code
-    _print_tables(results, args.depth)
+    _print_tables(results, train, args.depth)
     return code
 
 
+def _training_hook(args: argparse.Namespace) -> Any:
+    """With --train, a function that adds the training figures to one spec's output; else a no-op."""
+    if not (args.train or setup_given(args)):
+        return lambda doc, analysis, fmt="json": doc
+    from archspec.training_report import renderer
+
+    return renderer(setup_from_args(args))
+
+
 def _print_tables(
-    results: list[tuple[str, Analysis | None, list[Diagnostic]]], depth: int | None = None
+    results: list[tuple[str, Analysis | None, list[Diagnostic]]], train: Any, depth: int | None
 ) -> None:
     from archspec.report import summary_line, terminal_table
 
@@ -128,5 +147,6 @@ def _print_tables(
             out.print(terminal_table(analysis, out, depth), soft_wrap=True)
             out.print(summary_line(analysis, diags), soft_wrap=True)
             out.print()
+            train(out, analysis, "table")
         for d in diags:
             print(d.render(), file=sys.stderr)
