@@ -391,7 +391,9 @@ def _add(
             # The layer takes the activation's value name (conv1 = Relu(conv2d)).
             old = prev["name"]
             state.taken.discard(old)
-            new = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
+            new = identifier(
+                layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES, dots=True
+            )
             if out_value in (chain.boundaries or ()):
                 state.named.add(new)
             prev["name"] = new
@@ -408,7 +410,7 @@ def _add(
     twice = next((s for s in sources if sources.count(s) > 1), None)
     if twice is not None:
         raise _error(state.file, f"{where} reads '{twice}' twice, which a spec cannot state")
-    name = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES)
+    name = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES, dots=True)
     entry: dict[str, Any] = {"name": name, "type": type_name, **fields}
     previous = state.layers[-1]["name"] if state.layers else "input"
     if len(sources) != 1 or sources[0] != previous:
