@@ -88,8 +88,8 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
     not divide (torch.onnx lowers it to Transpose/GatherND), two layers computing the same
     thing from the same input (the exporter merges them into one value), and an rbf with
     ``trainable: true`` (ONNX holds tensors, not whether training changes them). Also
-    not a layer that reads a value and that value's dropout: the graph bypasses the
-    dropout, and a spec cannot list one input twice."""
+    not a layer that reads a value and that value's dropout (or flatten of a flat value):
+    the graph bypasses such no-ops, and a spec cannot list one input twice."""
     seen: set[object] = set()
     previous = "input"
     reads: dict[str, list[str]] = {}
@@ -97,7 +97,14 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
         reads[layer["name"]] = layer.get("inputs") or [previous]
         previous = layer["name"]
     kinds = dict(zip(reads, gen.kinds, strict=True))
-    dropped = {n: r[0] for n, r in reads.items() if kinds[n] == "dropout"}
+    flat = {"input": len(gen.data["input"]["shape"]) == 1}
+    flat.update({n: len(shape) == 1 for n, shape in gen.shapes.items()})
+    # no-ops the graph bypasses: a dropout, a flatten of what is already flat
+    dropped = {
+        n: r[0]
+        for n, r in reads.items()
+        if kinds[n] == "dropout" or (kinds[n] == "flatten" and flat.get(r[0], False))
+    }
     previous = "input"
     for layer in gen.data["layers"]:
         sources = reads[layer["name"]]
