@@ -112,10 +112,10 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
             return False
         if layer["type"] == "rbf" and layer.get("trainable"):
             return False
-        if layer["type"] == "lrn":
-            if ("lrn", sources[0]) in seen:
-                return False  # the exporter computes x² once for two LRNs of one input
-            seen.add(("lrn", sources[0]))
+        if layer["type"] in ("lrn", "rbf"):
+            if (layer["type"], sources[0]) in seen:
+                return False  # the exporter shares x² (lrn), unsqueeze(x) (rbf) between two
+            seen.add((layer["type"], sources[0]))
         if layer["type"] == "adaptive_avgpool2d":
             src = sources[0]
             shape = tuple(gen.data["input"]["shape"]) if src == "input" else gen.shapes[src]
