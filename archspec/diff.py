@@ -131,14 +131,15 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def load_model(source: str) -> Spec:
-    """A spec file, or any source ``archspec import`` reads, as a validated spec."""
+def load_model(source: str, input_shape: list[int] | None = None) -> Spec:
+    """A spec file, or any source ``archspec import`` reads, as a validated spec
+    (``input_shape``: C, H, W for a PyTorch module or an ONNX input without one)."""
     suffix = Path(source).suffix.lower()
     if suffix in (".yaml", ".yml", ".json"):
         return load(source)
     from archspec.importers import import_model, spec_text
 
-    return loads(spec_text(import_model(source)), source)
+    return loads(spec_text(import_model(source, input_shape)), source)
 
 
 def canonical(analysis: Analysis) -> list[Side]:
@@ -219,9 +220,10 @@ def _structure(side: Side) -> str:
     return side.kind
 
 
-def diff(a_source: str, b_source: str) -> Diff:
+def diff(a_source: str, b_source: str, input_shape: list[int] | None = None) -> Diff:
     """Load, analyse, canonicalise and align two models."""
-    a, b = analyze(load_model(a_source)), analyze(load_model(b_source))
+    a = analyze(load_model(a_source, input_shape))
+    b = analyze(load_model(b_source, input_shape))
     sa, sb = canonical(a), canonical(b)
     shared = {s.name for s in sa} & {s.name for s in sb}
     by = "name" if len(shared) * 2 >= min(len(sa), len(sb)) else "structure"

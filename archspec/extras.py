@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "torch-onnx": ("torch", "safetensors", "onnxscript", "onnx"),
     "onnx": ("onnx", "onnxruntime", "safetensors"),
     "plot": ("matplotlib",),
+    "onnxfile": ("onnx",),  # reading an .onnx needs onnx alone; installed by the onnx extra
 }
 
 
@@ -28,7 +29,11 @@ def missing(extra: str) -> list[str]:
 
 
 def install_line(extra: str) -> str:
-    return f"pip install 'archspec[{extra}]'"
+    return f"pip install 'archspec[{INSTALLED_BY.get(extra, extra)}]'"
+
+
+# requirements that no extra of their own installs: the extra that brings them
+INSTALLED_BY = {"onnxfile": "onnx"}
 
 
 def require(extra: str, what: str) -> None:

@@ -179,9 +179,8 @@ def matches(
     table's reliability mark (``3.12× !``) is ignored, as numbers are.
     """
     want = normal("\n".join(shown))
-    if (
-        padding
-    ):  # a bench table's "!" (a result marked unreliable) depends on the load, as numbers do
+    # a bench table's "!" (a result marked unreliable) depends on the load, as numbers do
+    if padding:
         actual = [line.replace("× !", "×  ") for line in actual]
     pattern = "\n".join(_line_pattern(line, numbers, padding) for line in want)
     pattern = pattern.replace("\n.*?\n", "(?:\n.*?)?\n")  # '...' may also stand for no lines

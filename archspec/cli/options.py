@@ -113,6 +113,27 @@ def add_format(p: argparse.ArgumentParser, choices: tuple[str, ...], help: str) 
     p.add_argument("--format", choices=choices, default=choices[0], help=help)
 
 
+def input_shape(text: str) -> list[int]:
+    """``C,H,W`` (or any rank) as a per-sample shape of positive ints."""
+    try:
+        dims = [int(d) for d in text.split(",")]
+    except ValueError:
+        dims = []
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected C,H,W (positive integers), got {text!r}")
+    return dims
+
+
+def add_input_shape(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--input",
+        metavar="C,H,W",
+        type=input_shape,
+        help="the input shape per sample, for a PyTorch module (required) or an .onnx "
+        "whose input has no fixed shape",
+    )
+
+
 def add_output(p: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
     p.add_argument("-o", "--output", metavar="FILE", required=required, help=help)
 

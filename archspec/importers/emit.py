@@ -80,10 +80,18 @@ def spec_text(model: Imported, comments: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def identifier(raw: str, taken: set[str], reserved: frozenset[str] = frozenset()) -> str:
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def identifier(
+    raw: str, taken: set[str], reserved: frozenset[str] = frozenset(), *, dots: bool = False
+) -> str:
     """A foreign layer name as an archspec name: invalid characters become _, and a name
-    already taken (or reserved) gets a numeric suffix."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", raw) or "layer"
+    already taken (or reserved) gets a numeric suffix. With ``dots``, a dotted module
+    path (``layer1.0.conv1``) stays one, as blocks name their layers."""
+    name = re.sub(r"[^A-Za-z0-9_.]" if dots else r"[^A-Za-z0-9_]", "_", raw) or "layer"
+    if dots and not _DOTTED.match(name):
+        name = name.replace(".", "_")
     if not re.match(r"[A-Za-z_]", name):
         name = "_" + name
     base, n = name, 1

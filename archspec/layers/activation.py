@@ -50,6 +50,18 @@ class ReLU(_SavesOutput):
 
     type: Literal["relu"]
 
+    onnx_patterns = (("Relu",),)
+    torch_modules = ("ReLU",)
+    torch_functions = ("relu", "relu_")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     caffe_types = ("ReLU",)
 
     @classmethod
@@ -72,6 +84,18 @@ class Sigmoid(_SavesOutput):
 
     type: Literal["sigmoid"]
 
+    onnx_patterns = (("Sigmoid",),)
+    torch_modules = ("Sigmoid",)
+    torch_functions = ("sigmoid", "sigmoid_")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     caffe_types = ("Sigmoid",)
 
     @classmethod
@@ -92,6 +116,18 @@ class Tanh(_SavesOutput):
 
     type: Literal["tanh"]
 
+    onnx_patterns = (("Tanh",),)
+    torch_modules = ("Tanh",)
+    torch_functions = ("tanh", "tanh_")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     caffe_types = ("TanH",)
 
     @classmethod
@@ -111,6 +147,23 @@ class ScaledTanh(_SavesOutput):
     """LeCun 1998's squashing function 1.7159·tanh(2x/3) (Appendix A)."""
 
     type: Literal["scaled_tanh"]
+
+    onnx_patterns = (("Mul", "Tanh", "Mul"),)
+    torch_modules = ("ScaledTanh",)
+    torch_functions = ("scaled_tanh",)  # as archspec's generated source defines it
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """x·(2/3), tanh, ·1.7159: the three nodes PyTorch's ``1.7159 * torch.tanh(2 * x / 3)``
+        exports to."""
+        inner, outer = nodes.scalar(0), nodes.scalar(2)
+        if inner is None or outer is None:
+            return None
+        return {} if abs(inner - 2 / 3) < 1e-6 and abs(outer - 1.7159) < 1e-6 else None
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
 
     train_rule = (
         "backward: no MACs; saves tanh(2x/3), the intermediate before the 1.7159 scaling "
@@ -137,6 +190,31 @@ class Softmax(_SavesOutput):
     """exp(x_i) / Σ_j exp(x_j) along one per-sample axis."""
 
     type: Literal["softmax"]
+
+    onnx_patterns = (("Softmax",),)
+    torch_modules = ("Softmax",)
+    torch_functions = ("softmax",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """ONNX counts the batch axis; before opset 13 Softmax flattens from its axis on,
+        which is the per-axis softmax only on the last axis."""
+        axis = nodes.attr(0, "axis", -1 if nodes.opset >= 13 else 1)
+        rank = len(nodes.in_shapes[0])
+        if nodes.opset < 13 and axis % (rank + 1) != rank:
+            raise ForeignError("a Softmax before opset 13 over more than the last axis", "axis")
+        axis = axis - 1 if axis > 0 else axis
+        return {} if axis in (-1, rank - 1) else {"axis": axis}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        dim = call.module.dim if call.module is not None else call.arg(1, "dim", None)
+        if dim is None:
+            raise ForeignError("softmax without dim", "dim")
+        rank = len(call.in_shapes[0])
+        axis = dim - 1 if dim > 0 else dim
+        return {} if axis in (-1, rank - 1) else {"axis": axis}
+
     axis: int = Field(-1, description="per-sample axis (0 is the first axis after the batch)")
 
     train_rule = (
@@ -180,6 +258,18 @@ class ReLU6(_SavesInput):
 
     type: Literal["relu6"]
 
+    onnx_patterns = (("Clip",),)
+    torch_modules = ("ReLU6",)
+    torch_functions = ("relu6",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {} if clip_bounds(nodes) == (0.0, 6.0) else None
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.ReLU6")
 
@@ -193,6 +283,22 @@ class LeakyReLU(_SavesInput):
     """x where x ≥ 0, slope·x elsewhere."""
 
     type: Literal["leaky_relu"]
+
+    onnx_patterns = (("LeakyRelu",),)
+    torch_modules = ("LeakyReLU",)
+    torch_functions = ("leaky_relu",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        slope = round(float(nodes.attr(0, "alpha", 0.01)), 7)  # float32 in the file
+        return {} if slope == 0.01 else {"slope": slope}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        slope = float(m.negative_slope if m is not None else call.arg(1, "negative_slope", 0.01))
+        return {} if slope == 0.01 else {"slope": slope}
+
     slope: float = Field(0.01, description="the slope for negative x (PyTorch's negative_slope)")
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
@@ -210,6 +316,27 @@ class Hardtanh(_SavesInput):
     """x clipped to [min, max]."""
 
     type: Literal["hardtanh"]
+
+    onnx_patterns = (("Clip",),)
+    torch_modules = ("Hardtanh",)
+    torch_functions = ("hardtanh",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        low, high = clip_bounds(nodes)
+        if (low, high) == (0.0, 6.0):
+            return None  # relu6
+        if low is None or high is None:
+            raise ForeignError("a Clip bounded on one side only", "min")
+        return {} if (low, high) == (-1.0, 1.0) else {"min": low, "max": high}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        low = float(m.min_val if m is not None else call.arg(1, "min_val", -1.0))
+        high = float(m.max_val if m is not None else call.arg(2, "max_val", 1.0))
+        return {} if (low, high) == (-1.0, 1.0) else {"min": low, "max": high}
+
     min: float = Field(-1.0, description="lower bound")
     max: float = Field(1.0, description="upper bound")
 
@@ -239,6 +366,19 @@ class SiLU(_SavesInput):
 
     type: Literal["silu"]
 
+    onnx_patterns = (("Sigmoid", "Mul"),)
+    torch_modules = ("SiLU",)
+    torch_functions = ("silu",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """x·sigmoid(x): the Mul reads the Sigmoid's own input."""
+        return {} if nodes.nodes[0].input[0] in nodes.nodes[1].input else None
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.SiLU")
 
@@ -252,6 +392,18 @@ class Hardswish(_SavesInput):
     """x·min(max(x + 3, 0), 6)/6 (MobileNetV3)."""
 
     type: Literal["hardswish"]
+
+    onnx_patterns = (("HardSwish",),)
+    torch_modules = ("Hardswish",)
+    torch_functions = ("hardswish",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Hardswish")
@@ -267,6 +419,21 @@ class Hardsigmoid(_SavesInput):
 
     type: Literal["hardsigmoid"]
 
+    onnx_patterns = (("HardSigmoid",),)
+    torch_modules = ("Hardsigmoid",)
+    torch_functions = ("hardsigmoid",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        alpha, beta = nodes.attr(0, "alpha", 0.2), nodes.attr(0, "beta", 0.5)
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise ForeignError(f"HardSigmoid with alpha {alpha:g}, beta {beta:g}", "alpha")
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.Hardsigmoid")
 
@@ -280,6 +447,21 @@ class GELU(_SavesInput):
     """x·Φ(x), Φ the standard normal CDF (or its tanh approximation)."""
 
     type: Literal["gelu"]
+
+    onnx_patterns = (("Gelu",),)
+    torch_modules = ("GELU",)
+    torch_functions = ("gelu",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {} if nodes.attr(0, "approximate", "none") == "none" else {"approximate": "tanh"}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        approximate = m.approximate if m is not None else call.arg(1, "approximate", "none")
+        return {} if approximate == "none" else {"approximate": "tanh"}
+
     approximate: Literal["none", "tanh"] = Field(
         "none", description="'tanh': the tanh approximation"
     )
@@ -315,6 +497,18 @@ class Identity(Layer):
 
     type: Literal["identity"]
 
+    onnx_patterns = (("Identity",),)
+    torch_modules = ("Identity",)
+    torch_functions = ()
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {}
+
     train_rule = "backward: no MACs; saves nothing (its output is its input)"
 
     def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
@@ -327,3 +521,18 @@ class Identity(Layer):
         self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
     ) -> None:
         g.node("Identity", [inputs[0]], out)
+
+
+def clip_bounds(nodes: Any) -> tuple[float | None, float | None]:
+    """An ONNX Clip's bounds: inputs 1 and 2 from opset 11, attributes before."""
+    if nodes.opset < 11:
+        return nodes.attr(0, "min", None), nodes.attr(0, "max", None)
+    node = nodes.nodes[0]
+    bounds: list[float | None] = []
+    for j in (1, 2):
+        name = node.input[j] if len(node.input) > j else ""
+        value = nodes.const(name) if name else None
+        if name and value is None:
+            raise ForeignError("a Clip with computed bounds", "min")
+        bounds.append(None if value is None else float(value.reshape(())))
+    return bounds[0], bounds[1]

@@ -383,6 +383,38 @@ class Layer(BaseModel):
         Caffe layer, updating ``fields`` (BatchNorm then Scale is one batch norm)."""
         return False
 
+    # ONNX node chains this kind imports (``archspec import model.onnx``): each pattern is
+    # the op types of a chain of nodes, each read only by the next (scaled_tanh: Mul, Tanh,
+    # Mul); the importer tries the longest first, so no importer names a kind.
+    onnx_patterns: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """This kind's fields for a matched chain of ONNX nodes (an
+        :class:`archspec.importers.onnxfile.Chain`: op types, attributes, constant inputs
+        and shapes), or None when the chain is not this kind after all (a Mul by 1.7159 is
+        scaled_tanh's, a Mul of two tensors is ``mul``). Raises :class:`ForeignError` for
+        an option the kind cannot express."""
+        return None
+
+    @classmethod
+    def onnx_expect(cls, nodes: Any, fields: dict[str, Any]) -> dict[str, int]:
+        """The figures the ONNX file itself states for this layer: by default its weights
+        (every float initializer it reads, scalars aside) are its parameters."""
+        weights = nodes.weight_elements()
+        return {"params": weights} if weights else {}
+
+    # PyTorch modules this kind imports (``archspec import pkg.module:factory``), by class
+    # name, and the functions / tensor methods a traced forward calls (``relu``, ``add``).
+    torch_modules: ClassVar[tuple[str, ...]] = ()
+    torch_functions: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        """This kind's fields for a traced module or function call (an
+        :class:`archspec.importers.pytorch.Call`), or None when another kind fits it."""
+        return None
+
     def onnx_opset(self, shapes: Sequence[Shape]) -> tuple[int, str] | None:
         """The oldest ONNX opset that computes this layer as PyTorch does, and why; None: any.
 
@@ -498,3 +530,50 @@ def spatial_out(
             field="kernel",
         )
     return (out[0], out[1])
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the kinds' ONNX import rules.
+
+
+def int_or_pair(values: Sequence[int]) -> int | list[int]:
+    """[5, 5] as 5 and [3, 5] as [3, 5], the way specs write a window."""
+    return int(values[0]) if values[0] == values[1] else [int(values[0]), int(values[1])]
+
+
+def onnx_window(nodes: Any, i: int, kernel: Sequence[int]) -> dict[str, Any]:
+    """``stride``, ``padding`` and ``dilation`` of a 2-D ONNX Conv or pool (node ``i`` of
+    the chain), as spec fields, leaving out defaults: symmetric pads as an int or [h, w];
+    uneven ones that are TensorFlow's rule (the extra after) as 'same'."""
+    if len(kernel) != 2:
+        raise ForeignError(f"a {len(kernel)}-D window (archspec's kinds are 2-D)", "kernel_shape")
+    stride = list(nodes.attr(i, "strides", [1, 1]))
+    dilation = list(nodes.attr(i, "dilations", [1, 1]))
+    fields: dict[str, Any] = {}
+    auto = nodes.attr(i, "auto_pad", "NOTSET")
+    if auto == "SAME_UPPER":
+        fields["padding"] = "same"
+    elif auto == "SAME_LOWER":
+        raise ForeignError("auto_pad SAME_LOWER (the extra padding before)", "auto_pad")
+    elif auto not in ("NOTSET", "VALID"):
+        raise ForeignError(f"auto_pad {auto}", "auto_pad")
+    else:
+        pads = list(nodes.attr(i, "pads", [0, 0, 0, 0]))
+        if pads[:2] == pads[2:]:
+            if any(pads):
+                fields["padding"] = int_or_pair(pads[:2])
+        else:
+            total = same_pads(nodes.in_shapes[0], pair(kernel), pair(stride), pair(dilation))
+            if pads != [
+                total[0] // 2,
+                total[1] // 2,
+                total[0] - total[0] // 2,
+                total[1] - total[1] // 2,
+            ]:
+                raise ForeignError(f"uneven pads {pads} other than TensorFlow's 'same'", "pads")
+            fields["padding"] = "same"
+    if stride != [1, 1]:
+        fields["stride"] = int_or_pair(stride)
+    if dilation != [1, 1]:
+        fields["dilation"] = int_or_pair(dilation)
+    return fields

@@ -11,6 +11,7 @@ from archspec.layers.base import (
     Activation,
     Counts,
     Finding,
+    ForeignError,
     IntOrPair,
     Layer,
     NonNegInt,
@@ -25,7 +26,9 @@ from archspec.layers.base import (
     TrainContext,
     Training,
     caffe_pair,
+    int_or_pair,
     onnx_pads,
+    onnx_window,
     pair,
     require_rank,
     same_pads,
@@ -273,6 +276,63 @@ class Conv2d(Layer):
             fields["bias"] = False
         return fields
 
+    onnx_patterns = (("Conv",),)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """A Conv; a kernel that archspec's export scatters from the connected kernels
+        (ScatterND into zeros) gives back the ``input_maps`` table."""
+        node = nodes.nodes[0]
+        weight = nodes.value_shape(node.input[1])
+        if weight is None or len(weight) != 4 or weight[0] is None:
+            raise ForeignError("a Conv whose kernel shape is unknown", "W")
+        kernel = list(nodes.attr(0, "kernel_shape", weight[2:]))
+        fields: dict[str, Any] = {"out_channels": int(weight[0]), "kernel": int_or_pair(kernel)}
+        fields.update(onnx_window(nodes, 0, kernel))
+        group = nodes.attr(0, "group", 1)
+        if group != 1:
+            fields["groups"] = group
+        if len(node.input) < 3 or not node.input[2]:
+            fields["bias"] = False
+        table = _scattered_table(nodes, node.input[1], int(weight[0]), int(weight[1] or 0))
+        if table is not None:
+            fields["input_maps"] = table
+        return fields
+
+    torch_modules = ("Conv2d", "MappedConv2d", "PaddedConv2d")
+    torch_functions = ("conv2d",)
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        if m is None:
+            raise ForeignError("F.conv2d with a weight tensor (use nn.Conv2d)", "conv2d")
+        fields: dict[str, Any] = {"out_channels": m.out_channels}
+        stride, padding, dilation = m.stride, m.padding, m.dilation
+        if getattr(m, "input_maps", None) is not None:  # archspec's MappedConv2d
+            fields["kernel"] = int_or_pair(tuple(m.weight.shape[1:]))
+            fields["input_maps"] = [list(t) for t in m.input_maps]
+        else:
+            fields["kernel"] = int_or_pair(m.kernel_size)
+            if m.groups != 1:
+                fields["groups"] = m.groups
+            if getattr(m, "padding_mode", "zeros") != "zeros":
+                raise ForeignError(f"padding_mode {m.padding_mode!r}", "padding_mode")
+        if m.bias is None:
+            fields["bias"] = False
+        pads = getattr(m, "pads", None)
+        if pads is not None:  # archspec's PaddedConv2d: TensorFlow's uneven 'same'
+            fields["padding"] = "same"
+        elif isinstance(padding, str):
+            if padding != "valid":
+                fields["padding"] = padding
+        elif pair(padding) != (0, 0):
+            fields["padding"] = int_or_pair(pair(padding))
+        for key, value in (("stride", stride), ("dilation", dilation)):
+            if pair(value) != (1, 1):
+                fields[key] = int_or_pair(pair(value))
+        return fields
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         c_in = shapes[0][0]
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
@@ -341,3 +401,21 @@ class Conv2d(Layer):
         if self.bias:
             args.append(g.param("bias", (self.out_channels,), "uniform", bias_bound))
         g.node("Conv", args, out, **attrs)
+
+
+def _scattered_table(nodes: Any, value: str, c_out: int, c_in: int) -> list[list[int]] | None:
+    """The connection table of a kernel built as Reshape(ScatterND(zeros, slots, kernels)):
+    slot j·C_in + i is output map j reading input map i."""
+    reshape = nodes.producer(value)
+    if reshape is None or reshape.op_type != "Reshape":
+        return None
+    scatter = nodes.producer(reshape.input[0])
+    if scatter is None or scatter.op_type != "ScatterND" or not c_in:
+        return None
+    slots = nodes.const(scatter.input[1])
+    if slots is None:
+        raise ForeignError("a Conv kernel scattered from computed slots", "W")
+    table: list[list[int]] = [[] for _ in range(c_out)]
+    for slot in slots.reshape(-1).tolist():
+        table[int(slot) // c_in].append(int(slot) % c_in)
+    return table

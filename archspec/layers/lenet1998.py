@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,7 @@ from archspec.layers.base import (
     TorchCall,
     TrainContext,
     Training,
+    int_or_pair,
     numel,
     pair,
     require_rank,
@@ -89,6 +90,39 @@ class Subsample(Layer):
 
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
         return window_lint(shapes[0], self.window_axes(shapes[0]))
+
+    # avg_pool2d(x)·area·weight + bias, as archspec's Subsample module exports
+    # (a 1×1 window's ·1 is dropped by the exporter)
+    onnx_patterns = (("AveragePool", "Mul", "Mul", "Add"), ("AveragePool", "Mul", "Add"))
+    torch_modules = ("Subsample",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        kernel = list(nodes.attr(0, "kernel_shape", []))
+        stride = list(nodes.attr(0, "strides", [1, 1]))
+        area = nodes.scalar(1) if len(nodes.ops) == 4 else 1
+        if len(kernel) != 2 or area is None or area != kernel[0] * kernel[1]:
+            return None
+        if any(nodes.attr(0, "pads", [0, 0, 0, 0])) or nodes.attr(0, "ceil_mode", 0):
+            return None
+        channels = nodes.in_shapes[0][0]
+        for i in range(len(nodes.ops) - 2, len(nodes.ops)):
+            operands = [n for n in nodes.nodes[i].input if nodes.is_constant(n)]
+            shape = nodes.value_shape(operands[0]) if len(operands) == 1 else None
+            if shape is None or numel(shape) != channels or len(shape) > 4:
+                return None  # one coefficient (or bias) per channel
+        fields: dict[str, Any] = {"kernel": int_or_pair(kernel)}
+        if stride != kernel:
+            fields["stride"] = int_or_pair(stride)
+        return fields
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        fields: dict[str, Any] = {"kernel": int_or_pair(pair(m.kernel_size))}
+        if pair(m.stride) != pair(m.kernel_size):
+            fields["stride"] = int_or_pair(pair(m.stride))
+        return fields
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw: dict[str, object] = {"kernel_size": torch_arg(self.kernel)}
@@ -158,6 +192,33 @@ class RBF(Layer):
             connections=n,
             macs=n,
         )
+
+    # Σ_i (x_i − c_ji)², as archspec's RBF module exports
+    onnx_patterns = (("Unsqueeze", "Sub", "Pow", "ReduceSum"),)
+    torch_modules = ("RBF",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """The centres are a buffer unless the source says otherwise: an ONNX file holds
+        tensors, not whether training would change them, so ``trainable`` stays false."""
+        centres = [n for n in nodes.nodes[1].input if nodes.is_constant(n)]
+        shape = nodes.value_shape(centres[0]) if len(centres) == 1 else None
+        if shape is None or len(shape) != 2 or nodes.scalar(2) != 2.0:
+            return None
+        return {"out_features": int(shape[0])}
+
+    @classmethod
+    def onnx_expect(cls, nodes: Any, fields: dict[str, Any]) -> dict[str, int]:
+        return {"buffers": nodes.weight_elements()}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        centres = m.centres
+        fields: dict[str, Any] = {"out_features": int(centres.shape[0])}
+        if centres.requires_grad and "centres" in dict(m.named_parameters()):
+            fields["trainable"] = True
+        return fields
 
     def mult_adds_torchinfo(self, shapes: Sequence[Shape], out: Shape, counts: Counts) -> int:
         """0: the module's centres are a buffer, or a parameter named ``centres``, and

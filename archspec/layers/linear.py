@@ -89,6 +89,46 @@ class Linear(Layer):
             fields["bias"] = False
         return fields
 
+    onnx_patterns = (("MatMul", "Add"), ("Gemm",), ("MatMul",))
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """Gemm (alpha = beta = 1, A not transposed), or MatMul by a constant matrix, then
+        optionally Add of a constant vector: the bias."""
+        node = nodes.nodes[0]
+        weight = nodes.value_shape(node.input[1])
+        if not nodes.is_constant(node.input[1]) or weight is None or len(weight) != 2:
+            return None  # a product of two computed tensors is not a linear layer
+        if nodes.ops[0] == "Gemm":
+            if nodes.attr(0, "transA", 0) or nodes.attr(0, "alpha", 1.0) != 1.0:
+                raise ForeignError("Gemm with transA or alpha other than 1", "transA")
+            if len(node.input) > 2 and node.input[2] and nodes.attr(0, "beta", 1.0) != 1.0:
+                raise ForeignError("Gemm with beta other than 1", "beta")
+            out = weight[0] if nodes.attr(0, "transB", 0) else weight[1]
+            bias = len(node.input) > 2 and bool(node.input[2])
+        else:
+            out = weight[1]
+            bias = len(nodes.nodes) == 2
+            if bias:
+                added = [n for n in nodes.nodes[1].input if n != node.output[0]]
+                shape = nodes.value_shape(added[0]) if len(added) == 1 else None
+                if not added or not nodes.is_constant(added[0]) or shape != [out]:
+                    return None
+        fields: dict[str, Any] = {"out_features": int(out)}
+        if not bias:
+            fields["bias"] = False
+        return fields
+
+    torch_modules = ("Linear",)
+    torch_functions = ("linear",)
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        if m is None:
+            raise ForeignError("F.linear with a weight tensor (use nn.Linear)", "linear")
+        return {"out_features": m.out_features} | ({} if m.bias is not None else {"bias": False})
+
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
         """Legal (PyTorch applies nn.Linear to the last axis) but rarely meant after a conv."""
         shape = shapes[0]

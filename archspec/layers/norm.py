@@ -79,6 +79,48 @@ class LRN(Layer):
             "k": float(p.get("k", 1.0)),
         }
 
+    # The LRN op, or the nodes torch.onnx (dynamo) lowers nn.LocalResponseNorm to:
+    # x / (k + α·avg_pool(pad(x²)))^β, a 3-D pool for C×H×W, 2-D for C×L.
+    onnx_patterns = (
+        ("LRN",),
+        ("Mul", "Reshape", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"),
+        ("Mul", "Unsqueeze", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"),
+    )
+    torch_modules = ("LocalResponseNorm",)
+    torch_functions = ("local_response_norm",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """ONNX's LRN is this convention (α divided by size)."""
+        if nodes.ops == ("LRN",):
+            return {
+                "size": int(nodes.attr(0, "size")),
+                "alpha": _f32(nodes.attr(0, "alpha", 1e-4)),
+                "beta": _f32(nodes.attr(0, "beta", 0.75)),
+                "k": _f32(nodes.attr(0, "bias", 1.0)),
+            }
+        x = nodes.nodes[0].input[0]
+        if list(nodes.nodes[0].input) != [x, x] or x not in nodes.nodes[-1].input:
+            return None
+        window = list(nodes.attr(3, "kernel_shape", []))
+        alpha, k, beta = nodes.scalar(5), nodes.scalar(6), nodes.scalar(7)
+        if len(window) < 2 or any(w != 1 for w in window[1:]) or None in (alpha, k, beta):
+            return None
+        return {"size": int(window[0]), "alpha": _f32(alpha), "beta": _f32(beta), "k": _f32(k)}
+
+    @classmethod
+    def onnx_expect(cls, nodes: Any, fields: dict[str, Any]) -> dict[str, int]:
+        return {}  # its constants are the layer's settings, not weights
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        if m is None:
+            get = call.arg
+            return {"size": get(1, "size", 5), "alpha": float(get(2, "alpha", 1e-4)),
+                    "beta": float(get(3, "beta", 0.75)), "k": float(get(4, "k", 1.0))}  # fmt: skip
+        return {"size": m.size, "alpha": float(m.alpha), "beta": float(m.beta), "k": float(m.k)}
+
     def training(self, shapes: Sequence[Shape], out: Shape, ctx: TrainContext) -> Training:
         n = numel(out)
         padded = n // out[0] * (out[0] + self.size - 1)
@@ -265,6 +307,44 @@ class _BatchNorm(Layer):
         del fields["affine"]
         return True
 
+    onnx_patterns = (("BatchNormalization",),)
+    torch_functions = ("batch_norm",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """ONNX's momentum weighs the running statistics (PyTorch's: the new batch)."""
+        if len(nodes.in_shapes[0]) not in cls.ranks:
+            return None
+        fields: dict[str, Any] = {}
+        eps = _f32(nodes.attr(0, "epsilon", 1e-5))
+        if eps != 1e-5:
+            fields["eps"] = eps
+        momentum = round(1 - _f32(nodes.attr(0, "momentum", 0.9)), 6)
+        if momentum != 0.1:
+            fields["momentum"] = momentum
+        return fields
+
+    @classmethod
+    def onnx_expect(cls, nodes: Any, fields: dict[str, Any]) -> dict[str, int]:
+        """Scale and bias are the parameters. The running mean and variance are the
+        buffers, but PyTorch also counts num_batches_tracked, which ONNX does not hold:
+        buffers are left out of expect: rather than stated as a figure the file lacks."""
+        return {"params": nodes.weight_elements(only=((0, 1), (0, 2)))}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        if m is None:
+            raise ForeignError("F.batch_norm with tensors (use nn.BatchNorm2d)", "batch_norm")
+        if len(call.in_shapes[0]) not in cls.ranks:
+            return None
+        fields: dict[str, Any] = {}
+        defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+        for key, default in defaults.items():
+            if getattr(m, key) != default:
+                fields[key] = getattr(m, key)
+        return fields
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw: dict[str, object] = {}
         if self.eps != 1e-5:
@@ -317,6 +397,7 @@ class BatchNorm2d(_BatchNorm):
 
     shape_rule = "output = input (C×H×W)"
     caffe_types = ("BatchNorm",)
+    torch_modules = ("BatchNorm2d",)
 
     @classmethod
     def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
@@ -336,4 +417,10 @@ class BatchNorm1d(_BatchNorm):
     type: Literal["batchnorm1d"]
 
     ranks = (1, 2)
+    torch_modules = ("BatchNorm1d",)
     shape_rule = "output = input (C or C×L)"
+
+
+def _f32(value: float) -> float:
+    """A float that an ONNX file holds as float32, at the precision it was written with."""
+    return float(f"{float(value):.7g}")

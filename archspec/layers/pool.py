@@ -25,8 +25,10 @@ from archspec.layers.base import (
     Training,
     caffe_enum,
     caffe_pair,
+    int_or_pair,
     numel,
     onnx_pads,
+    onnx_window,
     pair,
     require_rank,
     same_pads,
@@ -213,6 +215,42 @@ class _Pool2d(Layer):
             attrs["ceil_mode"] = 1
         return attrs
 
+    @classmethod
+    def _from_onnx_window(cls, nodes: Any) -> dict[str, Any]:
+        kernel = list(nodes.attr(0, "kernel_shape", []))
+        fields: dict[str, Any] = {"kernel": int_or_pair(kernel)}
+        window = onnx_window(nodes, 0, kernel)
+        if "stride" not in window:
+            window["stride"] = 1  # ONNX's default stride is 1, archspec's the kernel
+        if window["stride"] == fields["kernel"]:
+            del window["stride"]
+        fields.update(window)
+        if nodes.attr(0, "ceil_mode", 0):
+            fields["ceil_mode"] = True
+        return fields
+
+    @classmethod
+    def _from_torch_window(cls, call: Any, pool: str) -> dict[str, Any]:
+        m = call.module
+        if m is None:
+            kernel = call.arg(1, "kernel_size", None)
+            stride = call.arg(2, "stride", None) or kernel
+            padding = call.arg(3, "padding", 0)
+            ceil = bool(call.arg(5 if pool == "max" else 4, "ceil_mode", False))
+        else:
+            kernel, stride, ceil = m.kernel_size, m.stride or m.kernel_size, m.ceil_mode
+            padding = getattr(m, "padding", 0)
+        fields: dict[str, Any] = {"kernel": int_or_pair(pair(kernel))}
+        if pair(stride) != pair(kernel):
+            fields["stride"] = int_or_pair(pair(stride))
+        if getattr(m, "pads", None) is not None:  # archspec's padded pools: TensorFlow's 'same'
+            fields["padding"] = "same"
+        elif pair(padding) != (0, 0):
+            fields["padding"] = int_or_pair(pair(padding))
+        if ceil:
+            fields["ceil_mode"] = True
+        return fields
+
     def _torch_kwargs(self, shape: Shape) -> tuple[dict[str, object], bool]:
         """nn.MaxPool2d/AvgPool2d's keyword arguments, and whether the padding is uneven
         ('same' with an odd total), which those modules cannot express."""
@@ -237,6 +275,27 @@ class MaxPool2d(_Pool2d):
     type: Literal["maxpool2d"]
     caffe_pool = "MAX"
     dilation: IntOrPair = Field(1, description="spacing between window taps")
+
+    onnx_patterns = (("MaxPool",),)
+    torch_modules = ("MaxPool2d", "PaddedMaxPool2d")
+    torch_functions = ("max_pool2d",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        if len(nodes.nodes[0].output) > 1 and nodes.nodes[0].output[1]:
+            raise ForeignError("MaxPool with indices", "Indices")
+        return cls._from_onnx_window(nodes)
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        fields = cls._from_torch_window(call, "max")
+        m = call.module
+        dilation = getattr(m, "dilation", 1) if m is not None else call.arg(4, "dilation", 1)
+        if pair(dilation) != (1, 1):
+            fields["dilation"] = int_or_pair(pair(dilation))
+        if getattr(m, "return_indices", False):
+            raise ForeignError("max pooling that returns indices", "return_indices")
+        return fields
 
     train_rule = (
         "backward: no MACs; saves its input and the int64 index of each window's maximum "
@@ -277,6 +336,38 @@ class AvgPool2d(_Pool2d):
 
     type: Literal["avgpool2d"]
     caffe_pool = "AVE"
+    onnx_patterns = (("AveragePool",),)
+    torch_modules = ("AvgPool2d", "PaddedAvgPool2d")
+    torch_functions = ("avg_pool2d",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """ONNX's count_include_pad defaults to 0, PyTorch's to True: stated only where
+        there is padding to count."""
+        fields = cls._from_onnx_window(nodes)
+        counted = bool(nodes.attr(0, "count_include_pad", 0))
+        if fields.get("padding", 0) not in (0, "same") and not counted:
+            fields["count_include_pad"] = False
+        if fields.get("padding") == "same" and counted:
+            raise ForeignError("uneven padding counted in the mean", "count_include_pad")
+        return fields
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        fields = cls._from_torch_window(call, "avg")
+        m = call.module
+        counted = m.count_include_pad if m is not None else call.arg(5, "count_include_pad", True)
+        divisor = (
+            getattr(m, "divisor_override", None)
+            if m is not None
+            else call.arg(6, "divisor_override", None)
+        )
+        if divisor is not None:
+            raise ForeignError("average pooling with a divisor_override", "divisor_override")
+        if not counted and fields.get("padding", 0) not in (0, "same"):
+            fields["count_include_pad"] = False
+        return fields
+
     count_include_pad: bool = Field(
         True, description="count padded zeros in the mean, as PyTorch does by default"
     )
@@ -374,6 +465,38 @@ class AdaptiveAvgPool2d(Layer):
 
     caffe_types = ("Pooling",)
     caffe_pool: ClassVar[str] = "AVE"
+    onnx_patterns: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("GlobalAveragePool",),
+        ("ReduceMean",),
+    )
+    torch_modules = ("AdaptiveAvgPool2d",)
+    torch_functions = ("adaptive_avg_pool2d",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """A global pool, or a mean over H and W that keeps them (torch.onnx's form)."""
+        if nodes.ops[0].startswith("Global"):
+            return {"output_size": 1}
+        node = nodes.nodes[0]
+        axes = nodes.attr(0, "axes", None)
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            value = nodes.const(node.input[1])
+            axes = None if value is None else value.reshape(-1).tolist()
+        rank = len(nodes.in_shapes[0]) + 1
+        if axes is None or sorted(a % rank for a in axes) != [2, 3] or rank != 4:
+            raise ForeignError(f"a ReduceMean over axes {axes}", "axes")
+        if not nodes.attr(0, "keepdims", 1):
+            raise ForeignError("a ReduceMean that drops the axes", "keepdims")
+        return {"output_size": 1}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        size = (
+            call.module.output_size if call.module is not None else call.arg(1, "output_size", None)
+        )
+        if size is None or (not isinstance(size, int) and None in tuple(size)):
+            raise ForeignError("an adaptive pool that keeps an input size (None)", "output_size")
+        return {"output_size": int_or_pair(pair(size))}
 
     @classmethod
     def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
@@ -433,6 +556,9 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
     type: Literal["adaptive_maxpool2d"]  # type: ignore[assignment]
     caffe_pool = "MAX"
     onnx_reduce = "Max"
+    onnx_patterns: ClassVar[tuple[tuple[str, ...], ...]] = (("GlobalMaxPool",),)
+    torch_modules = ("AdaptiveMaxPool2d",)
+    torch_functions = ("adaptive_max_pool2d",)
 
     train_rule = (
         "backward: no MACs; saves its input and the int64 index of each output's maximum "

@@ -37,6 +37,23 @@ class Dropout(Layer):
     def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
         return {"p": float(layer.message("dropout_param").get("dropout_ratio", 0.5))}
 
+    onnx_patterns = (("Dropout",),)
+    torch_modules = ("Dropout",)
+    torch_functions = ("dropout",)
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        node = nodes.nodes[0]
+        ratio = nodes.attr(0, "ratio", 0.5)
+        if len(node.input) > 1 and node.input[1]:
+            value = nodes.const(node.input[1])
+            ratio = 0.5 if value is None else float(value.reshape(()))
+        return {"p": float(f"{ratio:.7g}")}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return {"p": float(call.module.p if call.module is not None else call.arg(1, "p", 0.5))}
+
     train_rule = (
         "backward: no MACs; with p > 0 saves its mask when a gradient flows to its input: "
         "one bool per element on CUDA (native_dropout), one element of the input's type on "
@@ -81,6 +98,34 @@ class Flatten(Layer):
         p = layer.message("flatten_param")
         if p.get("axis", 1) != 1 or p.get("end_axis", -1) != -1:
             raise ForeignError("Flatten of other axes than all but the batch", "axis")
+        return {}
+
+    onnx_patterns = (("Flatten",), ("Reshape",))
+    torch_modules = ("Flatten",)
+    torch_functions = ("flatten", "view", "reshape")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        """Flatten from axis 1, or a Reshape to [batch, n]: archspec reshapes nothing else."""
+        if nodes.ops == ("Flatten",):
+            if nodes.attr(0, "axis", 1) != 1:
+                raise ForeignError(f"Flatten at axis {nodes.attr(0, 'axis')}", "axis")
+            return {}
+        out = nodes.out_shape
+        if out is None or len(out) != 1 or out[0] != numel(nodes.in_shapes[0]):
+            raise ForeignError("a Reshape to other than [batch, C·H·W]", "shape")
+        return {}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        m = call.module
+        if m is not None:
+            if (m.start_dim, m.end_dim) != (1, -1):
+                raise ForeignError("Flatten of other axes than all but the batch", "start_dim")
+            return {}
+        out = call.out_shape
+        if out is None or len(out) != 1 or out[0] != numel(call.in_shapes[0]):
+            raise ForeignError(f"{call.target} to other than [batch, C·H·W]", call.target)
         return {}
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
@@ -134,6 +179,26 @@ class Concat(Layer):
         axis = p.get("axis", p.get("concat_dim", 1))  # Caffe counts the batch axis
         return {} if axis == 1 else {"axis": axis - 1 if axis > 0 else axis}
 
+    onnx_patterns = (("Concat",),)
+    torch_modules = ("Concat",)
+    torch_functions = ("cat", "concat")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        if any(nodes.is_constant(n) for n in nodes.nodes[0].input):
+            raise ForeignError("a Concat with a constant operand", "inputs")
+        axis = int(nodes.attr(0, "axis", 1))  # ONNX counts the batch axis
+        if axis == 0:
+            raise ForeignError("a Concat along the batch axis", "axis")
+        return {} if axis == 1 else {"axis": axis - 1 if axis > 0 else axis}
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        dim = call.module.dim if call.module is not None else call.arg(1, "dim", 0)
+        if dim == 0:
+            raise ForeignError("torch.cat along the batch axis", "dim")
+        return {} if dim == 1 else {"axis": dim - 1 if dim > 0 else dim}
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         rank = len(shapes[0])
         return TorchCall("Concat", (), {"dim": self.axis % rank + 1})
@@ -169,6 +234,18 @@ class Add(Layer):
 
     caffe_types = ("Eltwise",)
     caffe_operation: ClassVar[str] = "SUM"
+    # an n-ary add exports as a chain of binary Adds, one layer where the file says so
+    onnx_patterns = tuple(("Add",) * n for n in range(1, 9))
+    torch_modules = ("Add",)
+    torch_functions = ("add", "iadd")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return _two_tensors(nodes, "Add")
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return _two_torch_tensors(call, "add")
 
     @classmethod
     def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
@@ -225,6 +302,19 @@ class Mul(Layer):
     def from_caffe(cls, layer: Any) -> dict[str, Any] | None:
         p = layer.message("eltwise_param")
         return {} if caffe_enum(p.get("operation", "SUM"), CAFFE_ELTWISE) == "PROD" else None
+
+    # an n-ary mul exports as a chain of binary Muls, one layer where the file says so
+    onnx_patterns = tuple(("Mul",) * n for n in range(1, 9))
+    torch_modules = ("Mul",)
+    torch_functions = ("mul", "imul")
+
+    @classmethod
+    def from_onnx(cls, nodes: Any) -> dict[str, Any] | None:
+        return _two_tensors(nodes, "Mul")
+
+    @classmethod
+    def from_torch(cls, call: Any) -> dict[str, Any] | None:
+        return _two_torch_tensors(call, "mul")
 
     train_rule = (
         "backward: no MACs; x·y keeps y for x's gradient and x for y's (each only when that "
@@ -294,3 +384,19 @@ def _chain(g: OnnxGraph, op: str, inputs: Sequence[str], out: str) -> None:
     value = inputs[0]
     for i, other in enumerate(inputs[1:], start=2):
         value = g.node(op, [value, other], out if i == len(inputs) else None)
+
+
+def _two_tensors(nodes: Any, op: str) -> dict[str, Any] | None:
+    """An elementwise op of computed tensors only: by a constant it is some layer's part.
+    A chain of them is one layer only where the file names the layers' values."""
+    if len(nodes.nodes) > 1 and not nodes.grouped:
+        return None
+    if any(nodes.is_constant(n) for node in nodes.nodes for n in node.input):
+        raise ForeignError(f"an {op} with a constant operand (not a layer archspec has)", "B")
+    return {}
+
+
+def _two_torch_tensors(call: Any, op: str) -> dict[str, Any]:
+    if call.module is None and call.constant_operands:
+        raise ForeignError(f"{op} with a constant operand (not a layer archspec has)", op)
+    return {}

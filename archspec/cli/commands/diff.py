@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from archspec.cli.options import add_format
+from archspec.cli.options import add_format, add_input_shape
 
 HELP = "compare two models (specs or importable files) layer by layer"
 EXIT_1 = "the two models are different networks"
@@ -20,8 +20,11 @@ NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("a", metavar="A", help="a spec, or a file archspec import reads")
+    p.add_argument(
+        "a", metavar="A", help="a spec, .prototxt, .onnx or PyTorch module (pkg.module:factory)"
+    )
     p.add_argument("b", metavar="B", help="the model to compare it with")
+    add_input_shape(p)
     add_format(
         p, ("table", "json"), "table: side by side, for people (default); json: for programs"
     )
@@ -30,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from archspec.diff import diff
 
-    result = diff(args.a, args.b)
+    result = diff(args.a, args.b, args.input)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     else:

@@ -1,4 +1,5 @@
-"""``archspec import``: a model that exists elsewhere (a Caffe prototxt) as a spec.
+"""``archspec import``: a model that exists elsewhere (a Caffe prototxt, an ONNX file, a
+PyTorch module) as a spec.
 
 The spec is validated before it is written, so an import never leaves a file
 that ``archspec check`` refuses; notes (layers skipped as training-only) go to
@@ -10,15 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archspec.cli.options import add_output, writable
+from archspec.cli.options import add_input_shape, add_output, writable
 
-HELP = "write a spec for a model in another format (Caffe .prototxt)"
+HELP = "write a spec for a model in another format (.prototxt, .onnx, a PyTorch module)"
 EXIT_1 = None
 NEEDS = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", metavar="SOURCE", help="a Caffe .prototxt (deploy version)")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a Caffe .prototxt (deploy version), an .onnx, or a PyTorch module: "
+        "pkg.module:factory or file.py:name (called with no arguments)",
+    )
+    add_input_shape(p)
     add_output(p, "write the spec to FILE instead of stdout")
 
 
@@ -29,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from archspec.spec import loads
 
     writable(args.output)
-    model = import_model(args.source)
+    model = import_model(args.source, args.input)
     text = spec_text(model)
     analysis = analyze(loads(text, args.output or "<import>"))
     for note in model.notes:
