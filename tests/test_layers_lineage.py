@@ -298,3 +298,30 @@ def test_parameterised_activations() -> None:
     torch.testing.assert_close(clip(x), x.clamp(0, 6))
     with pytest.raises(SpecError, match="hardtanh needs min < max"):
         archspec.analyze(archspec.loads(spec([50], "{name: a, type: hardtanh, min: 1, max: 1}")))
+
+
+def test_weights_with_batch_norm_counters_travel_through_export_and_verify(tmp_path: Path) -> None:
+    """num_batches_tracked is an int64 buffer: a weights file holds it as one, and run --verify
+    loads it back (the loader used to demand floating point of every tensor)."""
+    path = tmp_path / "se.yaml"
+    path.write_text(SE_NET, encoding="utf-8")
+    cli = [sys.executable, "-m", "archspec.cli.main"]
+    weights, onnx_path = tmp_path / "se.safetensors", tmp_path / "se.onnx"
+    for args in (
+        ["compile", str(path), "-o", str(weights)],
+        ["export", str(path), "--weights", str(weights), "-o", str(onnx_path)],
+        [
+            "run",
+            str(onnx_path),
+            "--spec",
+            str(path),
+            "--weights",
+            str(weights),
+            "--provider",
+            "cpu",
+            "--verify",
+        ],
+    ):
+        proc = subprocess.run([*cli, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    assert "verify: ok" in proc.stdout

@@ -97,8 +97,11 @@ def load_weights(
             raise WeightsError(
                 f"{p}: {key} has shape {list(got.shape)}, {fits} needs {list(want.shape)}"
             )
-        if not got.is_floating_point():
-            raise WeightsError(f"{p}: {key} holds {got.dtype}, not floating-point numbers")
+        # weights and running statistics are floating point; a counter (batch norm's
+        # num_batches_tracked) is an integer in the module and must be one in the file
+        if got.is_floating_point() != want.is_floating_point():
+            kind = "floating-point numbers" if want.is_floating_point() else "integers"
+            raise WeightsError(f"{p}: {key} holds {got.dtype}, not {kind}")
     module.load_state_dict(state, strict=True)
 
 
