@@ -193,25 +193,12 @@ def _fold_target(
     if src not in by_name or readers.get(src, 0) != 1:
         return None
     target = layers[src]
-    field_ = type(target).model_fields.get("activation")
-    if field_ is None or target.activation_name is not None:
+    if target.activation_name is not None:
         return None
     i = by_name[src]
-    if "+" in sides[i].kind or row.type not in _literal_values(field_.annotation):
+    if "+" in sides[i].kind or not type(target).takes_activation(row.type):
         return None
     return i
-
-
-def _literal_values(annotation: Any) -> set[str]:
-    import typing
-
-    values: set[str] = set()
-    for arg in typing.get_args(annotation):
-        if typing.get_origin(arg) is typing.Literal:
-            values.update(str(a) for a in typing.get_args(arg))
-        elif isinstance(arg, str):
-            values.add(arg)
-    return values
 
 
 def _structure(side: Side) -> str:

@@ -237,7 +237,7 @@ def _import_layer(state: _State, table: dict[str, list[type[Layer]]], layer: Caf
         if (
             allowed is not None
             and "activation" not in state.layers[-1]
-            and type_name in _literal_values(allowed.annotation)
+            and state.kinds[-1].takes_activation(type_name)
         ):
             state.layers[-1]["activation"] = type_name
             return
@@ -301,16 +301,3 @@ def _append(
 
 def _previous(state: _State) -> str:
     return state.layers[-1]["name"] if state.layers else "input"
-
-
-def _literal_values(annotation: Any) -> set[str]:
-    """The strings a Literal (or an Optional of one) allows."""
-    import typing
-
-    values: set[str] = set()
-    for arg in typing.get_args(annotation) or ():
-        if typing.get_origin(arg) is typing.Literal:
-            values.update(str(a) for a in typing.get_args(arg))
-        elif isinstance(arg, str):
-            values.add(arg)
-    return values

@@ -385,28 +385,27 @@ def _add(
         and chain.nodes[0].input[0] not in chain.graph_outputs
         and prev["name"] not in state.named  # the file says these are two layers
         and type_name != "identity"
+        and state.kinds[-1].takes_activation(type_name)
     ):
-        allowed = state.kinds[-1].model_fields.get("activation")
-        if allowed is not None and type_name in _literal_values(allowed.annotation):
-            # The layer takes the activation's value name (conv1 = Relu(conv2d)).
-            old = prev["name"]
-            state.taken.discard(old)
-            new = identifier(
-                layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES, dots=True
-            )
-            if out_value in (chain.boundaries or ()):
-                state.named.add(new)
-            prev["name"] = new
-            prev["activation"] = type_name
-            if "expect" in prev and "output" in expect:
-                prev["expect"] = {**prev["expect"], "output": expect["output"]}
-            state.shapes[new] = state.shapes.pop(old)
-            for value, layer in list(state.value.items()):
-                if layer == old:
-                    state.value[value] = new
-            state.value[out_value] = new
-            _reorder(prev)
-            return
+        # The layer takes the activation's value name (conv1 = Relu(conv2d)).
+        old = prev["name"]
+        state.taken.discard(old)
+        new = identifier(
+            layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES, dots=True
+        )
+        if out_value in (chain.boundaries or ()):
+            state.named.add(new)
+        prev["name"] = new
+        prev["activation"] = type_name
+        if "expect" in prev and "output" in expect:
+            prev["expect"] = {**prev["expect"], "output": expect["output"]}
+        state.shapes[new] = state.shapes.pop(old)
+        for value, layer in list(state.value.items()):
+            if layer == old:
+                state.value[value] = new
+        state.value[out_value] = new
+        _reorder(prev)
+        return
     twice = next((s for s in sources if sources.count(s) > 1), None)
     if twice is not None:
         raise _error(state.file, f"{where} reads '{twice}' twice, which a spec cannot state")
@@ -463,15 +462,3 @@ def _reorder(entry: dict[str, Any]) -> None:
     for key in ("inputs", "expect"):
         if key in entry:
             entry[key] = entry.pop(key)
-
-
-def _literal_values(annotation: Any) -> set[str]:
-    import typing
-
-    values: set[str] = set()
-    for arg in typing.get_args(annotation) or ():
-        if typing.get_origin(arg) is typing.Literal:
-            values.update(str(a) for a in typing.get_args(arg))
-        elif isinstance(arg, str):
-            values.add(arg)
-    return values

@@ -323,15 +323,14 @@ def _import_node(
         and state.readers.get(sources[0].name, 0) == 1
         and "activation" not in prev
         and type_name != "identity"
+        and state.kinds[-1].takes_activation(type_name)
     ):
-        allowed = state.kinds[-1].model_fields.get("activation")
-        if allowed is not None and type_name in _literal_values(allowed.annotation):
-            prev["activation"] = type_name
-            for key in ("inputs", "expect"):
-                if key in prev:
-                    prev[key] = prev.pop(key)
-            state.value[n.name] = prev["name"]
-            return
+        prev["activation"] = type_name
+        for key in ("inputs", "expect"):
+            if key in prev:
+                prev[key] = prev.pop(key)
+        state.value[n.name] = prev["name"]
+        return
     name = _name(raw_name, state.taken)
     entry: dict[str, Any] = {"name": name, "type": type_name, **fields}
     previous = state.layers[-1]["name"] if state.layers else "input"
@@ -349,15 +348,3 @@ def _import_node(
     state.kinds.append(cls)
     state.shapes[name] = out
     state.value[n.name] = name
-
-
-def _literal_values(annotation: Any) -> set[str]:
-    import typing
-
-    values: set[str] = set()
-    for arg in typing.get_args(annotation) or ():
-        if typing.get_origin(arg) is typing.Literal:
-            values.update(str(a) for a in typing.get_args(arg))
-        elif isinstance(arg, str):
-            values.add(arg)
-    return values

@@ -12,6 +12,7 @@ Shapes are per sample (no batch axis), channels first, as exact Python ints.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Protocol
@@ -424,6 +425,13 @@ class Layer(BaseModel):
         """
         return None
 
+    @classmethod
+    def takes_activation(cls, name: str) -> bool:
+        """Whether this kind's ``activation:`` shorthand accepts ``name`` (importers and
+        ``diff`` fold a standalone activation into the layer before it when it does)."""
+        field = cls.model_fields.get("activation")
+        return field is not None and name in _literal_strings(field.annotation)
+
     @property
     def activation_name(self) -> str | None:
         """The ``activation:`` shorthand applied to this layer's output, if the kind has one."""
@@ -577,3 +585,14 @@ def onnx_window(nodes: Any, i: int, kernel: Sequence[int]) -> dict[str, Any]:
     if dilation != [1, 1]:
         fields["dilation"] = int_or_pair(dilation)
     return fields
+
+
+def _literal_strings(annotation: Any) -> set[str]:
+    """The strings a Literal (or an Optional of one) allows."""
+    values: set[str] = set()
+    for arg in typing.get_args(annotation) or ():
+        if typing.get_origin(arg) is typing.Literal:
+            values.update(str(a) for a in typing.get_args(arg))
+        elif isinstance(arg, str):
+            values.add(arg)
+    return values
