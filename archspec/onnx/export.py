@@ -234,6 +234,23 @@ def choose_opset(analysis: Analysis, opset: int | None) -> int:
     return opset
 
 
+def export_opset(analysis: Analysis, opset: int | None) -> int:
+    """The opset to write (the one asked for, else the newest any layer needs), refused with
+    :class:`ExportError` when older than archspec writes or newer than this onnx knows.
+    Both exporters (native and via torch) start here."""
+    if opset is not None and (not isinstance(opset, int) or opset < MIN_OPSET):
+        raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
+    opset = choose_opset(analysis, opset)
+    import onnx
+
+    if opset > onnx.defs.onnx_opset_version():
+        raise ExportError(
+            f"opset {opset} is newer than this onnx {onnx.__version__} knows "
+            f"(up to {onnx.defs.onnx_opset_version()})"
+        )
+    return opset
+
+
 def export_spec(
     spec: Spec,
     path: str | os.PathLike[str],
@@ -260,17 +277,10 @@ def export_spec(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     target = check_output_path(path)
-    if opset is not None and (not isinstance(opset, int) or opset < MIN_OPSET):
-        raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
     analysis = analysis or analyze(spec)
-    opset = choose_opset(analysis, opset)
+    opset = export_opset(analysis, opset)
     import onnx
 
-    if opset > onnx.defs.onnx_opset_version():
-        raise ExportError(
-            f"opset {opset} is newer than this onnx {onnx.__version__} knows "
-            f"(up to {onnx.defs.onnx_opset_version()})"
-        )
     dtype = "float16" if fp16 else spec.input.dtype
     if weights is not None and not Path(weights).is_file():
         raise WeightsError(f"{weights}: no such weights file")

@@ -41,13 +41,19 @@ from archspec.errors import one_line
 from archspec.graph import INPUT
 from archspec.layers import LAYER_KINDS
 from archspec.onnx import model as meta
-from archspec.onnx.export import ExportError, ExportResult, choose_opset, output_order
+from archspec.onnx.export import (
+    ExportError,
+    ExportResult,
+    choose_opset,
+    export_opset,
+    output_order,
+)
 from archspec.onnx.shapes import check_shapes
 from archspec.output_files import atomic_path, check_output_path
 from archspec.spec import Spec
 from archspec.torch.weights import WeightsError
 from archspec.version import __version__
-from archspec.vocab import DTYPES, MIN_OPSET
+from archspec.vocab import DTYPES
 
 if TYPE_CHECKING:
     import onnx
@@ -447,17 +453,10 @@ def export_native(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     target = check_output_path(path)
-    if opset is not None and (not isinstance(opset, int) or opset < MIN_OPSET):
-        raise ExportError(f"opset {opset} is too old; archspec exports opset {MIN_OPSET} or newer")
     analysis = analysis or analyze(spec)
-    opset = choose_opset(analysis, opset)
+    opset = export_opset(analysis, opset)
     import onnx
 
-    if opset > onnx.defs.onnx_opset_version():
-        raise ExportError(
-            f"opset {opset} is newer than this onnx {onnx.__version__} knows "
-            f"(up to {onnx.defs.onnx_opset_version()})"
-        )
     dtype = "float16" if fp16 else spec.input.dtype
     if dtype == "bfloat16":
         raise ExportError("the native exporter writes float32, float16 or float64; use --via torch")
