@@ -219,23 +219,26 @@ def rich_table(
     """
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     style: dict[str, Any] = (
         {"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True, "show_edge": False}
         if compact
         else {}
     )
-    table = Table(title=_title(analysis), title_justify="left", show_footer=False, **style)
+    table = Table(title=Text(_title(analysis)), title_justify="left", show_footer=False, **style)
     picked = [COLUMNS.index(c) for c in columns]
+    # Cells are Text, not markup: a figure or a name is shown as written (a '[' in a
+    # title or name is not a style), and archspec.tables measures Text without rendering it.
     for c in columns:
-        table.add_column(c, justify="right" if c in NUMERIC else "left", no_wrap=True)
+        table.add_column(Text(c), justify="right" if c in NUMERIC else "left", no_wrap=True)
     left_out = [c for c in COLUMNS if c not in columns]
     if left_out:
-        table.caption = _left_out_note(left_out)
+        table.caption = Text(_left_out_note(left_out))
         table.caption_justify = "left"
 
-    def cells(row: tuple[str, ...]) -> list[str]:
-        return [_fold(COLUMNS[i], row[i]) if fold else row[i] for i in picked]
+    def cells(row: tuple[str, ...]) -> list[Text]:
+        return [Text(_fold(COLUMNS[i], row[i]) if fold else row[i]) for i in picked]
 
     for row in table_rows(analysis, depth):
         table.add_row(*cells(row))

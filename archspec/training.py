@@ -26,13 +26,9 @@ from archspec.analysis import Analysis
 from archspec.graph import INPUT
 from archspec.layers import LAYER_KINDS
 from archspec.layers.base import Saved, TrainContext, Training, numel
-from archspec.vocab import DTYPES
+from archspec.vocab import DEVICES, DTYPES, OPTIMIZERS, PRECISIONS
 
 DTYPE_BYTES = {name: d.bytes for name, d in DTYPES.items()}
-
-OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # fp32 state copies per parameter
-PRECISIONS = {"fp32": "float32", "amp-fp16": "float16", "amp-bf16": "bfloat16"}
-DEVICES = ("cuda", "cpu")
 ITEMSIZE = {**DTYPE_BYTES, "int64": 8, "bool": 1}
 MASTER = "float32"  # weights, gradients and optimizer state, in every set-up
 

@@ -86,5 +86,11 @@ PROVIDERS: dict[str, str] = {
 PROVIDER_CHOICES = ("auto", *PROVIDERS)  # what --provider accepts
 
 # ONNX opsets archspec exports: the default, and the oldest it accepts (layers may need newer).
+# Training set-ups (archspec.training): the command line offers them as choices, so they
+# live here, where parsing a command's arguments does not import the training model.
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # fp32 state copies per parameter
+PRECISIONS = {"fp32": "float32", "amp-fp16": "float16", "amp-bf16": "bfloat16"}
+DEVICES = ("cuda", "cpu")
+
 DEFAULT_OPSET = 18
 MIN_OPSET = 17

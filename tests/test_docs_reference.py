@@ -9,6 +9,7 @@ from typing import Literal
 import pytest
 from pydantic import Field
 
+import archspec.docs.reference as reference_module
 from archspec.docs import REGENERATE
 from archspec.docs.generate import generated_files, stale
 from archspec.docs.reference import COMMON_FIELDS, REFERENCE_FILE, reference_markdown
@@ -111,7 +112,7 @@ def test_a_new_kind_gets_a_section(monkeypatch: pytest.MonkeyPatch) -> None:
         type: Literal["gelu"]
         approximate: bool = Field(False, description="use the tanh approximation")
 
-    monkeypatch.setitem(LAYER_KINDS, "gelu", Gelu)
+    monkeypatch.setattr(reference_module, "LAYER_KINDS", {**LAYER_KINDS, "gelu": Gelu})
     text = reference_markdown()
     section = _section(text, "gelu")
     assert "x·Φ(x), the Gaussian error linear unit." in section

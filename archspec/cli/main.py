@@ -19,13 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
-# pydantic looks up third-party plugins through importlib.metadata when it builds its first
-# model (about 30 ms); the command line's own models use none, so it skips the lookup. (The
-# library, imported by a program, leaves the program's plugins alone.)
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
 from archspec.cli import commands
 from archspec.cli.options import FAILURE_2
+from archspec.cli.plugins import skip_plugin_discovery
 from archspec.errors import (
     MissingExtraError,
     OutputError,
@@ -33,6 +29,8 @@ from archspec.errors import (
     RuntimeInputError,
     UsageError,
 )
+
+skip_plugin_discovery()  # before anything imports pydantic
 
 ORDER = (
     "check", "fit", "compile", "codegen", "export", "run", "bench", "import", "diff", "schema",
@@ -50,16 +48,28 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see '{self.prog} --help'")
 
 
-def _command_modules() -> dict[str, ModuleType]:
+def _command_names() -> list[str]:
+    """The modules of :mod:`archspec.cli.commands`, in the order ``--help`` lists them."""
     folder = Path(commands.__file__).parent
     names = [p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")]
     names.sort(
         key=lambda n: (ORDER.index(n.rstrip("_")) if n.rstrip("_") in ORDER else len(ORDER), n)
     )
+    return names
+
+
+def _command_modules(only: str | None = None) -> dict[str, ModuleType]:
+    names = [n for n in _command_names() if only is None or n.rstrip("_") == only]
     return {n: importlib.import_module(f"{commands.__name__}.{n}") for n in names}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or, given the command being run, only that command's part.
+
+    Every command module is imported to build the whole parser; ``archspec
+    check`` needs only its own (start-up). Top-level help and an unknown
+    command get the whole parser, so they list every command.
+    """
     from archspec.cli.options import exit_status
     from archspec.version import __version__
 
@@ -71,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module in _command_modules().items():
+    for name, module in _command_modules(command).items():
         # A module for a command that is a Python keyword ends in _ (import_.py).
         p = sub.add_parser(
             name.rstrip("_"),
@@ -95,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(_command_in(argv)).parse_args(argv)
         if args._needs:
             from archspec.extras import require
 
@@ -125,6 +135,14 @@ def _main(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _command_in(argv: list[str] | None) -> str | None:
+    """The command ``argv`` runs, when its first word names one; else None."""
+    words = sys.argv[1:] if argv is None else argv
+    if words and words[0] in {n.rstrip("_") for n in _command_names()}:
+        return words[0]
+    return None
 
 
 def _silence_stdout() -> None:

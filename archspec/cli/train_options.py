@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from archspec.training import DEVICES, OPTIMIZERS, PRECISIONS, Setup
+from archspec.vocab import DEVICES, OPTIMIZERS, PRECISIONS
+
+if TYPE_CHECKING:
+    from archspec.training import Setup
 
 
 def _batch(text: str) -> int:
@@ -41,6 +45,8 @@ def setup_given(args: argparse.Namespace) -> bool:
 
 
 def setup_from_args(args: argparse.Namespace, batch: int | None = None) -> Setup:
+    from archspec.training import Setup
+
     default = Setup()
     return Setup(
         batch=batch or getattr(args, "batch", None) or default.batch,

@@ -19,10 +19,14 @@ from archspec.docs import REGENERATE
 from archspec.docs.card import card_for_file, expectations
 from archspec.docs.reference import REFERENCE_FILE, reference_markdown
 from archspec.docs.schema import SCHEMA_FILE, schema_text
+from archspec.layers import index_source
 from archspec.layers.base import fmt_shape
 from archspec.output_files import write_atomic
 
 SPECS_DIR = "specs"
+KIND_INDEX_FILE = (
+    "archspec/layers/_index.py"  # not documentation, but generated from the kinds alike
+)
 MODELS_DIR = "docs/models"
 MODELS_INDEX = f"{MODELS_DIR}/README.md"
 
@@ -74,7 +78,11 @@ def generated_files(root: str | os.PathLike[str]) -> dict[str, str]:
     """
     base = Path(root)
     specs = shipped_specs(base)
-    files = {SCHEMA_FILE: schema_text(), REFERENCE_FILE: reference_markdown()}
+    files = {
+        SCHEMA_FILE: schema_text(),
+        REFERENCE_FILE: reference_markdown(),
+        KIND_INDEX_FILE: index_source(),
+    }
     analyses: dict[str, Analysis] = {}
     for spec in specs:
         card, analyses[spec], _ = card_for_file(base / spec, shown=spec, out_dir=MODELS_DIR)

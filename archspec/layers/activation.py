@@ -4,8 +4,6 @@
 shorthand; these classes are for when the activation is a layer of its own.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 from typing import Any, Literal

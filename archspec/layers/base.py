@@ -9,8 +9,6 @@ adding one class.
 Shapes are per sample (no batch axis), channels first, as exact Python ints.
 """
 
-from __future__ import annotations
-
 import math
 import typing
 from collections.abc import Sequence
@@ -107,7 +105,7 @@ class ReceptiveField:
 
     def through_window(
         self, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)
-    ) -> ReceptiveField:
+    ) -> "ReceptiveField":
         """r_out = r_in + (k−1)·d·j_in and j_out = j_in·s, on each axis."""
         size = tuple(
             r + (k - 1) * d * j

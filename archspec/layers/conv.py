@@ -1,7 +1,5 @@
 """2-D convolution, including grouped convolution and LeNet-5's connection table."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any, Literal
 

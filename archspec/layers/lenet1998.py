@@ -1,7 +1,5 @@
 """The two layer kinds of LeCun et al. 1998 that modern frameworks lack."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any, Literal
 

@@ -1,7 +1,5 @@
 """Fully connected layer."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 

@@ -1,7 +1,5 @@
 """Local response normalisation (AlexNet, Krizhevsky et al. 2012, section 3.3)."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 

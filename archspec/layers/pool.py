@@ -1,7 +1,5 @@
 """Pooling: max, average and adaptive average, with PyTorch's size rules."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal

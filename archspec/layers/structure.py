@@ -1,7 +1,5 @@
 """Layers that move or combine tensors without computing on them."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 

@@ -25,8 +25,6 @@ Where a bound would be exceeded (a dilated kernel and a stride both beyond
 :data:`CAP`), the answer is a true lower bound and says "at least".
 """
 
-from __future__ import annotations
-
 import bisect
 import math
 from collections.abc import Iterator
@@ -75,7 +73,7 @@ class Axis:
             self.size, self.kernel, self.stride, self.pad_total, self.dilation, self.ceil
         )
 
-    def resized(self, size: int) -> Axis:
+    def resized(self, size: int) -> "Axis":
         return Axis(size, self.kernel, self.stride, self.pad_total, self.dilation, self.ceil)
 
     def reads(self, row: int) -> bool:

@@ -20,7 +20,7 @@ from archspec.spec.diagnostics import (
     more_errors,
 )
 from archspec.spec.loader import Document, PathKey, load_document, parse_document
-from archspec.spec.schema import SPEC_VERSION, Spec
+from archspec.spec.schema import SPEC_VERSION, Spec, validate_by_kind
 
 __all__ = ["Document", "Spec", "SpecError", "diagnostic", "load", "loads", "locate", "validate"]
 
@@ -41,7 +41,7 @@ def validate(doc: Document) -> Spec:
     _check_version(doc, data)
     doc.expansion = expand(doc)
     try:
-        spec = Spec.model_validate(data)
+        spec = validate_by_kind(data) or Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_schema_diagnostics(doc, exc)) from None
     spec._document = doc
