@@ -20,7 +20,8 @@ checks run on it; the file is then written as the model's protobuf followed by
 each tensor as a further ``graph`` field (protobuf merges repeated occurrences
 of a message field, so this is the same ModelProto), one tensor at a time, and a
 seeded tensor a :data:`CHUNK` at a time, drawn into one small buffer: the weights
-are never whole in memory. ``onnx.checker``'s full check then runs on the file. Above
+are never whole in memory. ``onnx.checker``'s full check then runs on the file read
+back with its large tensors' bytes left in it (:mod:`archspec.onnx.wire`). Above
 :data:`EXTERNAL_LIMIT` bytes of weights the tensors go to ``<file>.data`` as
 ONNX external data instead, so models over protobuf's 2 GiB export too.
 """
@@ -42,6 +43,7 @@ from archspec.errors import one_line
 from archspec.graph import INPUT
 from archspec.layers import LAYER_KINDS
 from archspec.onnx import model as meta
+from archspec.onnx import wire
 from archspec.onnx.export import (
     ExportError,
     ExportResult,
@@ -567,8 +569,12 @@ def export_native(
             if use_external:  # the checker reads it where the model says: beside the model
                 os.replace(data_tmp, final_data)
             t = time.perf_counter()
-            try:
-                onnx.checker.check_model(os.fspath(tmp), full_check=True)
+            try:  # onnx.checker's full check of the file, its weights' bytes not copied
+                wire.check_file(tmp)
+            except wire.WireError as exc:
+                raise ExportError(
+                    f"the file written for {spec.name} is not a well-formed model: {exc}"
+                ) from None
             except Exception as exc:
                 raise ExportError(
                     f"the native graph of {spec.name} fails onnx.checker: {one_line(str(exc))}"
