@@ -67,6 +67,16 @@ def test_check_leaves_no_file_behind(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
 
+def test_through_a_symlinked_directory(tmp_path: Path) -> None:
+    """The checker canonicalizes the copy's directory and the file's: a link on the way is
+    no escape from the model's directory."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    path = tmp_path / "link" / "m.onnx"
+    export_native(archspec.load(D2L), path)
+    assert wire.check_file(path)
+
+
 def test_name_with_dots_is_checked_whole(tmp_path: Path) -> None:
     """The checker refuses an external location holding "..": the file is checked as it is."""
     path = tmp_path / "m..v2.onnx"
