@@ -18,8 +18,10 @@ model's own initializers, so the two have equal weights by construction.
 Memory: the graph is built without its weights; shape inference and the
 checks run on it; the file is then written as the model's protobuf followed by
 each tensor as a further ``graph`` field (protobuf merges repeated occurrences
-of a message field, so this is the same ModelProto), one tensor at a time. The
-peak is about one copy of the weights (the file's page cache aside). Above
+of a message field, so this is the same ModelProto), one tensor at a time, and a
+seeded tensor a :data:`CHUNK` at a time, drawn into one small buffer: the weights
+are never whole in memory. ``onnx.checker``'s full check then runs on the file read
+back with its large tensors' bytes left in it (:mod:`archspec.onnx.wire`). Above
 :data:`EXTERNAL_LIMIT` bytes of weights the tensors go to ``<file>.data`` as
 ONNX external data instead, so models over protobuf's 2 GiB export too.
 """
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -41,6 +43,7 @@ from archspec.errors import one_line
 from archspec.graph import INPUT
 from archspec.layers import LAYER_KINDS
 from archspec.onnx import model as meta
+from archspec.onnx import wire
 from archspec.onnx.export import (
     ExportError,
     ExportResult,
@@ -61,7 +64,9 @@ if TYPE_CHECKING:
 # Weights above this many bytes go to external data (protobuf refuses messages over 2 GiB;
 # the graph and its metadata need a little room).
 EXTERNAL_LIMIT = 2**31 - 2**24
-CHUNK = 1 << 24  # elements drawn at once, so a 2 GB tensor never needs a float64 copy
+# Elements drawn at once: a drawn tensor is written piece by piece from one 1 MiB buffer
+# that stays in the CPU's cache, never whole in memory.
+CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -210,40 +215,56 @@ class WeightSource:
         if path is not None:
             self._file = _open_weights(Path(path), params, unused, spec_name)
 
-    def tensors(self) -> Iterator[tuple[Param, np.ndarray]]:
-        """Each tensor in turn. A drawn one lives in one scratch buffer reused for the next
-        (no fresh pages to fault in per tensor): consume it, or copy it, before the next."""
-        scratch = None
-        if self._file is None and self.params:
-            scratch = np.empty(max(p.nbytes_fp32 // 4 for p in self.params), np.float32)
+    def tensors(self) -> Iterator[tuple[Param, Iterator[np.ndarray]]]:
+        """Each tensor in turn, as its flat pieces in C order, in the model's dtype and
+        little-endian. A drawn tensor is never whole: each piece is a reused buffer of at
+        most :data:`CHUNK` elements (consume it before the next); a file's is one piece."""
+        buf = np.empty(CHUNK, np.float32) if self._file is None and self.params else None
+        target = self.dtype.newbyteorder("<")
         for p in self.params:
-            array = self._file.get(p.key) if self._file is not None else _draw(self.rng, p, scratch)
-            yield p, np.ascontiguousarray(array, dtype=self.dtype)
+            if self._file is not None:
+                pieces: Iterator[np.ndarray] = iter([self._file.get(p.key).reshape(-1)])
+            else:
+                assert buf is not None
+                pieces = _pieces(self.rng, p, buf)
+            yield p, (np.ascontiguousarray(piece, dtype=target) for piece in pieces)
 
 
-def _draw(rng: np.random.Generator, p: Param, scratch: np.ndarray | None = None) -> np.ndarray:
-    if p.init == "zeros":
-        return np.zeros(p.shape, np.float32)
-    if p.init == "ones":
-        return np.ones(p.shape, np.float32)
+def _pieces(rng: np.random.Generator, p: Param, buf: np.ndarray) -> Iterator[np.ndarray]:
+    """The tensor ``p`` drawn from ``rng``, a piece of whole rows at a time, in ``buf``.
+
+    U(−bound, bound) is ``rng.random(float32)`` · 2 − 1, times the bound (one per
+    first-axis row where ``bound`` is a tuple); ``sign`` is ±1 by the same draw's
+    half. Element by element, so the pieces' boundaries change no number: the stream
+    is NumPy's one float32 sequence for the seed.
+    """
     n = p.nbytes_fp32 // 4
-    out = scratch[:n].reshape(p.shape) if scratch is not None else np.empty(p.shape, np.float32)
-    flat = out.reshape(-1)
-    for start in range(0, flat.size, CHUNK):
-        part = flat[start : start + CHUNK]
+    if p.init in ("zeros", "ones"):
+        buf[: min(n, buf.size)] = 0 if p.init == "zeros" else 1
+        for start in range(0, n, buf.size):
+            yield buf[: min(buf.size, n - start)]
+        return
+    bound = np.asarray(p.bound, np.float32).reshape(-1)
+    per_row = p.init == "uniform" and bound.size > 1
+    row = n // p.shape[0] if per_row and len(p.shape) > 1 else 1
+    step = max(1, buf.size // row) * row  # whole rows, so a row's bound is one number
+    work = buf if step <= buf.size else np.empty(step, np.float32)
+    for start in range(0, n, step):
+        part = work[: min(step, n - start)]
         rng.random(dtype=np.float32, out=part)
         if p.init == "sign":
             np.copyto(part, np.where(part < 0.5, np.float32(-1), np.float32(1)))
-        else:
-            np.multiply(part, 2, out=part)
-            np.subtract(part, 1, out=part)  # U(−1, 1)
-    if p.init == "uniform":
-        bound = np.asarray(p.bound, np.float32)
-        if bound.ndim:
-            out *= bound.reshape(-1, *([1] * (len(p.shape) - 1)))
-        else:
-            out *= bound
-    return out
+            yield part
+            continue
+        np.multiply(part, 2, out=part)
+        np.subtract(part, 1, out=part)  # U(−1, 1)
+        if per_row:
+            first = start // row
+            rows = part.reshape(-1, row)
+            rows *= bound[first : first + rows.shape[0], None]
+        elif p.init == "uniform":
+            part *= bound[0]
+        yield part
 
 
 class _Safetensors:
@@ -384,7 +405,15 @@ def seeded_state(
     analysis = analysis or analyze(spec)
     g, _, _ = emit(analysis, choose_opset(analysis, None), dtype)
     source = WeightSource(g.params, g.unused_state, dtype, seed, None, spec.name)
-    return {p.key: array.copy() for p, array in source.tensors()}
+    state = {}
+    for p, pieces in source.tensors():
+        array = np.empty(p.nbytes_fp32 // 4, source.dtype)
+        at = 0
+        for piece in pieces:
+            array[at : at + piece.size] = piece
+            at += piece.size
+        state[p.key] = array.reshape(p.shape)
+    return state
 
 
 # ---------------------------------------------------------------------------
@@ -410,23 +439,26 @@ _INITIALIZER_FIELD = b"\x2a"  # GraphProto.initializer: field 5, length-delimite
 _RAW_DATA_FIELD = b"\x4a"  # TensorProto.raw_data: field 9, length-delimited
 
 
-def _write_tensor(fh: IO[bytes], tensor: onnx.TensorProto, raw: np.ndarray | None = None) -> None:
-    """One initializer as a further ``graph`` field; ``raw``'s bytes (little-endian, C order)
-    are written straight from the array as the tensor's raw_data, never copied into a proto."""
+def _write_tensor(
+    fh: IO[bytes], tensor: onnx.TensorProto, pieces: Iterable[np.ndarray] = (), n: int = 0
+) -> None:
+    """One initializer as a further ``graph`` field; its raw_data is the ``n`` bytes of
+    ``pieces`` (little-endian, C order), written straight from each, never copied into a
+    proto. No raw_data field when ``n`` is 0 (an external tensor)."""
     body = tensor.SerializeToString()
-    data = b""
-    n = 0
-    if raw is not None:
-        n = raw.nbytes
-        data = _RAW_DATA_FIELD + _varint(n)
+    data = _RAW_DATA_FIELD + _varint(n) if n else b""
     size = len(body) + len(data) + n
     init = _INITIALIZER_FIELD + _varint(size)
     fh.write(_GRAPH_FIELD + _varint(len(init) + size))
     fh.write(init)
     fh.write(body)
-    if raw is not None:
-        fh.write(data)
-        fh.write(raw.reshape(-1).view(np.uint8).data)
+    fh.write(data)
+    written = 0
+    for piece in pieces:
+        fh.write(piece.view(np.uint8).data)
+        written += piece.nbytes
+    if written != n:  # the framing above promised n bytes
+        raise ExportError(f"tensor '{tensor.name}' gave {written} bytes, not {n}")
 
 
 def export_native(
@@ -537,8 +569,12 @@ def export_native(
             if use_external:  # the checker reads it where the model says: beside the model
                 os.replace(data_tmp, final_data)
             t = time.perf_counter()
-            try:
-                onnx.checker.check_model(os.fspath(tmp), full_check=True)
+            try:  # onnx.checker's full check of the file, its weights' bytes not copied
+                wire.check_file(tmp)
+            except wire.WireError as exc:
+                raise ExportError(
+                    f"the file written for {spec.name} is not a well-formed model: {exc}"
+                ) from None
             except Exception as exc:
                 raise ExportError(
                     f"the native graph of {spec.name} fails onnx.checker: {one_line(str(exc))}"
@@ -580,26 +616,25 @@ def _model(graph: onnx.GraphProto, opset: int, ir: int) -> onnx.ModelProto:
     return model
 
 
-def _header(array: np.ndarray, name: str) -> onnx.TensorProto:
-    """A TensorProto with the name, type and dims of ``array`` but not its data."""
+def _header(p: Param, dtype: np.dtype[Any]) -> onnx.TensorProto:
+    """A TensorProto with the name, type and dims of ``p`` but not its data."""
     import onnx
 
     tensor = onnx.TensorProto()
-    tensor.name = name
-    tensor.data_type = onnx.helper.np_dtype_to_tensor_dtype(array.dtype)
-    tensor.dims.extend(array.shape)
+    tensor.name = p.key
+    tensor.data_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    tensor.dims.extend(p.shape)
     return tensor
 
 
-def _little(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+def _nbytes(p: Param, dtype: np.dtype[Any]) -> int:
+    return p.nbytes_fp32 // 4 * dtype.itemsize
 
 
 def _write_inline(fh: IO[bytes], source: WeightSource) -> None:
-    """Each tensor as an initializer in the model file (a function, so that the last
-    tensor, a view of the scratch buffer, is released before the checker reads the file)."""
-    for p, array in source.tensors():
-        _write_tensor(fh, _header(array, p.key), _little(array))
+    """Each tensor as an initializer in the model file, piece by piece."""
+    for p, pieces in source.tensors():
+        _write_tensor(fh, _header(p, source.dtype), pieces, _nbytes(p, source.dtype))
 
 
 def _write_external(fh: IO[bytes], data_path: Path, location: str, source: WeightSource) -> None:
@@ -608,22 +643,26 @@ def _write_external(fh: IO[bytes], data_path: Path, location: str, source: Weigh
 
     offset = 0
     with open(data_path, "wb") as data:
-        for p, array in source.tensors():
+        for p, pieces in source.tensors():
             pad = -offset % 64
             if pad:
                 data.write(b"\0" * pad)
                 offset += pad
-            raw = _little(array)
-            data.write(raw.reshape(-1).view(np.uint8).data)
-            tensor = _header(array, p.key)
+            n = _nbytes(p, source.dtype)
+            written = 0
+            for piece in pieces:
+                data.write(piece.view(np.uint8).data)
+                written += piece.nbytes
+            if written != n:
+                raise ExportError(f"tensor '{p.key}' gave {written} bytes, not {n}")
+            tensor = _header(p, source.dtype)
             tensor.data_location = onnx.TensorProto.EXTERNAL
             for k, v in (
                 ("location", location),
                 ("offset", str(offset)),
-                ("length", str(raw.nbytes)),
+                ("length", str(n)),
             ):
                 entry = tensor.external_data.add()
                 entry.key, entry.value = k, v
-            offset += raw.nbytes
-            del raw
+            offset += n
             _write_tensor(fh, tensor)
