@@ -193,8 +193,9 @@ class RBF(Layer):
             macs=n,
         )
 
-    # Σ_i (x_i − c_ji)², as archspec's RBF module exports
-    onnx_patterns = (("Unsqueeze", "Sub", "Pow", "ReduceSum"),)
+    # Σ_i (x_i − c_ji)²: squared with Pow 2, as torch.onnx exports archspec's RBF module,
+    # or as d·d, as the native emitter writes it
+    onnx_patterns = (("Unsqueeze", "Sub", "Pow", "ReduceSum"), ("Unsqueeze", "Sub", "Mul", "ReduceSum"))
     torch_modules = ("RBF",)
 
     @classmethod
@@ -203,7 +204,11 @@ class RBF(Layer):
         tensors, not whether training would change them, so ``trainable`` stays false."""
         centres = [n for n in nodes.nodes[1].input if nodes.is_constant(n)]
         shape = nodes.value_shape(centres[0]) if len(centres) == 1 else None
-        if shape is None or len(shape) != 2 or nodes.scalar(2) != 2.0:
+        d = nodes.nodes[1].output[0]
+        squared = (
+            list(nodes.nodes[2].input) == [d, d] if nodes.ops[2] == "Mul" else nodes.scalar(2) == 2.0
+        )
+        if shape is None or len(shape) != 2 or not squared:
             return None
         return {"out_features": int(shape[0])}
 

@@ -74,7 +74,10 @@ class Dropout(Layer):
     def onnx_nodes(
         self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
     ) -> None:
-        g.node("Identity", [inputs[0]], out)  # inference: dropout is the identity
+        """ONNX's own Dropout with its ratio, so the file still says what the layer is (an
+        importer gives back ``dropout`` with this p, not an ``identity``); without its
+        training_mode input it is the identity, as PyTorch's module in eval mode."""
+        g.node("Dropout", [inputs[0], g.const(self.p)], out)
 
 
 class Flatten(Layer):
