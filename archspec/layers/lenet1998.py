@@ -91,6 +91,10 @@ class Subsample(Layer):
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
         return window_lint(shapes[0], self.window_axes(shapes[0]))
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """The window and its stride as [h, w] pairs, the default stride written out."""
+        return {"kernel": list(pair(self.kernel)), "stride": list(self._stride())}
+
     # avg_pool2d(x)·area·weight + bias, as archspec's Subsample module exports
     # (a 1×1 window's ·1 is dropped by the exporter)
     onnx_patterns = (("AveragePool", "Mul", "Mul", "Add"), ("AveragePool", "Mul", "Add"))
@@ -195,7 +199,10 @@ class RBF(Layer):
 
     # Σ_i (x_i − c_ji)²: squared with Pow 2, as torch.onnx exports archspec's RBF module,
     # or as d·d, as the native emitter writes it
-    onnx_patterns = (("Unsqueeze", "Sub", "Pow", "ReduceSum"), ("Unsqueeze", "Sub", "Mul", "ReduceSum"))
+    onnx_patterns = (
+        ("Unsqueeze", "Sub", "Pow", "ReduceSum"),
+        ("Unsqueeze", "Sub", "Mul", "ReduceSum"),
+    )
     torch_modules = ("RBF",)
 
     @classmethod
@@ -206,7 +213,9 @@ class RBF(Layer):
         shape = nodes.value_shape(centres[0]) if len(centres) == 1 else None
         d = nodes.nodes[1].output[0]
         squared = (
-            list(nodes.nodes[2].input) == [d, d] if nodes.ops[2] == "Mul" else nodes.scalar(2) == 2.0
+            list(nodes.nodes[2].input) == [d, d]
+            if nodes.ops[2] == "Mul"
+            else nodes.scalar(2) == 2.0
         )
         if shape is None or len(shape) != 2 or not squared:
             return None
