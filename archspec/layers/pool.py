@@ -162,6 +162,8 @@ class _Pool2d(Layer):
         fields = super().canonical(shapes)
         fields["kernel"] = list(pair(self.kernel))
         fields["stride"] = list(self._stride())
+        if "dilation" in fields:
+            fields["dilation"] = list(self._dilation())
         total = self._pad_total(shapes[0])
         fields["padding"] = (
             [total[0] // 2, total[1] // 2]
