@@ -163,7 +163,7 @@ def load_model(source: str, input_shape: list[int] | None = None) -> Spec:
         return load(source)
     from archspec.importers import import_model, spec_text
 
-    return loads(spec_text(import_model(source, input_shape)), source)
+    return loads(spec_text(import_model(source, input_shape), flat=True), source)
 
 
 def canonical(analysis: Analysis) -> list[Side]:
