@@ -127,6 +127,8 @@ def test_codegen_round_trip(spec_path: Path, tmp_path: Path) -> None:
     text = spec_text(import_model(f"{path}:{class_name(spec.name)}", list(spec.input.shape)))
     imported = loads(text, "imported.yaml")
     assert not [d for d in verify(analyze(imported)) if d.severity.value == "error"]
+    # a spec written with blocks comes back with blocks (the module paths repeat), and only then
+    assert ("blocks:" in text) == ("blocks:" in spec_path.read_text())
 
     def figures(s):  # type: ignore[no-untyped-def]
         return {x.name: (x.output, x.params, x.buffers, x.macs) for x in canonical(analyze(s))}
