@@ -172,23 +172,24 @@ def _param_groups(members: list[Unit]) -> list[list[tuple[int, str]]]:
 def _choose(units: list[Unit]) -> list[list[Unit]]:
     """The units to write as block uses, grouped by block: outermost first, each with at
     least one like it among the chosen, at most :data:`MAX_PARAMS` parameters."""
+    alike: dict[tuple[Any, ...], list[Unit]] = {}
+    for unit in units:
+        alike.setdefault(unit.signature, []).append(unit)
     excluded: set[tuple[Any, ...]] = set()
     while True:
         chosen: list[Unit] = []
+        # the chosen unit each layer lies in (prefixes nest or are disjoint, so a unit lies
+        # in a chosen one exactly when its first layer does)
+        owner: dict[int, Unit] = {}
         for unit in sorted(units, key=lambda u: (u.depth, u.start)):
-            if unit.signature in excluded:
+            if unit.signature in excluded or unit.start in owner:
                 continue
-            if any(c.start <= unit.start and unit.end <= c.end for c in chosen):
-                continue  # inside a chosen unit
-            twins = [
-                u
-                for u in units
-                if u.signature == unit.signature
-                and (u.end <= unit.start or u.start >= unit.end)
-                and not any(c is not u and c.start <= u.start and u.end <= c.end for c in chosen)
-            ]
-            if twins:
+            if any(
+                (u.end <= unit.start or u.start >= unit.end) and owner.get(u.start, u) is u
+                for u in alike[unit.signature]
+            ):  # another unit like it, not inside a chosen one
                 chosen.append(unit)
+                owner.update(dict.fromkeys(range(unit.start, unit.end), unit))
         classes: dict[tuple[Any, ...], list[Unit]] = {}
         for unit in chosen:
             classes.setdefault(unit.signature, []).append(unit)
