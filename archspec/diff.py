@@ -9,6 +9,14 @@ pool's default stride is its kernel). Layers are aligned by name where the two
 sides share most names, else by structure (kind and output shape), with
 difflib's longest-matching-blocks alignment; a pair that differs only in name
 is the same layer, renamed.
+
+Each layer also has a plain form (``Layer.plain``: the kind that states its
+computation most plainly on its input, with that kind's canonical fields). Two
+layers written differently whose plain forms and figures agree — TensorFlow's
+LRN and the ``lrn`` it is, an adaptive pool and the fixed pool it equals at
+that input size — are *equivalent*: the same network, with the notation's
+difference still shown, because export and import cannot keep a notation that
+no file format has.
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ class Side:
     params: int
     buffers: int
     macs: int
+    # The plain form (Layer.plain): the kind that states the computation most plainly
+    # (with +activation) and its canonical fields.
+    plain_kind: str = ""
+    plain: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,7 +63,15 @@ class Pair:
             return "only_b"
         if self.b is None:
             return "only_a"
-        return "same" if not self.differences() else "differs"
+        diffs = self.differences()
+        if not diffs:
+            return "same"
+        figures = ("output", "params", "buffers", "macs")
+        if (self.a.plain_kind, self.a.plain) == (self.b.plain_kind, self.b.plain) and not any(
+            k in diffs for k in figures
+        ):
+            return "equivalent"  # one computation in two notations
+        return "differs"
 
     def differences(self) -> dict[str, tuple[Any, Any]]:
         """Figure or attribute → (A's, B's), for everything that differs (names never count)."""
@@ -82,12 +102,15 @@ class Pair:
                 "attributes": s.attributes,
             }
 
-        return {
+        out = {
             "status": self.status,
             "a": side(self.a),
             "b": side(self.b),
             "differences": {k: [_plain(v[0]), _plain(v[1])] for k, v in self.differences().items()},
         }
+        if out["status"] == "equivalent" and self.a is not None:
+            out["computes"] = {"kind": self.a.plain_kind, "attributes": self.a.plain}
+        return out
 
 
 @dataclass
@@ -101,8 +124,9 @@ class Diff:
 
     @property
     def same(self) -> bool:
+        """The same network: the same input and every row the same or equivalent."""
         return self.a.input_shape == self.b.input_shape and all(
-            p.status == "same" for p in self.pairs
+            p.status in ("same", "equivalent") for p in self.pairs
         )
 
     def totals(self) -> dict[str, tuple[Any, Any]]:
@@ -139,7 +163,7 @@ def load_model(source: str, input_shape: list[int] | None = None) -> Spec:
         return load(source)
     from archspec.importers import import_model, spec_text
 
-    return loads(spec_text(import_model(source, input_shape)), source)
+    return loads(spec_text(import_model(source, input_shape), flat=True), source)
 
 
 def canonical(analysis: Analysis) -> list[Side]:
@@ -165,15 +189,30 @@ def canonical(analysis: Analysis) -> list[Side]:
                 prev.params + row.params,
                 prev.buffers + row.buffers,
                 prev.macs + row.macs,
+                f"{prev.plain_kind}+{row.type}",
+                prev.plain,
             )
             by_name[row.name] = i
             continue
-        kind = row.type if not row.activation else f"{row.type}+{row.activation}"
+        suffix = f"+{row.activation}" if row.activation else ""
         attributes = layer.canonical(row.input_shapes)
         attributes.pop("activation", None)
+        plain = layer.plain(row.input_shapes)
+        plain_fields = plain.canonical(row.input_shapes)
+        plain_fields.pop("activation", None)
         by_name[row.name] = len(sides)
         sides.append(
-            Side(row.name, kind, attributes, row.output, row.params, row.buffers, row.macs)
+            Side(
+                row.name,
+                row.type + suffix,
+                attributes,
+                row.output,
+                row.params,
+                row.buffers,
+                row.macs,
+                plain.type + suffix,
+                plain_fields,
+            )
         )
     return sides
 

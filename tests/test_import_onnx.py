@@ -26,6 +26,7 @@ from archspec.diagnose import verify
 from archspec.diff import diff
 from archspec.importers import import_model, spec_text
 from archspec.onnx.export import export_spec
+from archspec.onnx.native import export_native
 from archspec.spec import SpecError, load, loads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,14 +34,10 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 N = settings().max_examples
 EXAMPLES = max(10, N // 3)  # the "long" profile with ARCHSPEC_FUZZ_EXAMPLES=1500: 500
 
-# What an inference graph cannot say: a dropout is the identity there (torch.onnx writes
-# an Identity), and torchvision's 6×6 adaptive pool of a 6×6 map is a 1×1 average pool.
-# TensorFlow's LRN convention is lrn's with other parameters: it comes back as lrn.
-GRAPH_LOSSES = {
-    ("dropout", "identity"),
-    ("adaptive_avgpool2d", "avgpool2d"),
-    ("lrn_tf", "lrn"),
-}
+# What torch.onnx's graph cannot say: it writes a dropout (the identity at inference) as an
+# Identity. The native exporter (archspec export's default) writes ONNX's Dropout and its
+# ratio, so its files give the dropout back.
+TORCH_LOSSES = {("dropout", "identity")}
 
 
 def figures(spec: archspec.Spec) -> dict[str, tuple[object, ...]]:
@@ -63,6 +60,42 @@ def assert_verifies(text: str) -> None:
 
 @pytest.mark.parametrize("spec_path", SPECS, ids=[p.stem for p in SPECS])
 def test_shipped_spec_round_trips_through_onnx(spec_path: Path, tmp_path: Path) -> None:
+    """spec → archspec export (native) → import: the same figures at every layer, and diff
+    exits 0 — every row the same, or equivalent where the notation has no ONNX form
+    (alexnet-tflearn's lrn_tf comes back as the lrn it is; torchvision's 6×6 and 7×7
+    adaptive pools of 6×6 and 7×7 maps as the 1×1 average pools they are)."""
+    spec = load(spec_path)
+    export_native(spec, tmp_path / "m.onnx")
+    model = import_model(str(tmp_path / "m.onnx"))
+    text, flat = spec_text(model), spec_text(model, flat=True)
+    assert_verifies(text)
+    assert figures(loads(text, "imported.yaml")) == figures(spec)
+    # where the spec repeats itself in blocks, so does the import; expanded, it is the flat one
+    assert ("blocks:" in text) == ("blocks:" in spec_path.read_text())
+    assert [la.model_dump(exclude={"expect"}) for la in loads(text, "x").layers] == [
+        la.model_dump(exclude={"expect"}) for la in loads(flat, "x").layers
+    ]
+    assert_verifies(flat)
+    (tmp_path / "imported.yaml").write_text(text)
+    result = diff(str(spec_path), str(tmp_path / "imported.yaml"))
+    assert result.same, [p.differences() for p in result.pairs if p.status != "same"]
+    assert all(p.a and p.b and p.a.name == p.b.name for p in result.pairs)
+    equivalent = {(p.a.kind, p.b.kind) for p in result.pairs if p.status == "equivalent"}  # type: ignore[union-attr]
+    notations = {
+        layer.type
+        for layer in spec.layers
+        if layer.type == "lrn_tf"
+        or (layer.type == "adaptive_avgpool2d" and getattr(layer, "output_size", 1) != 1)
+    }
+    assert {a for a, _ in equivalent} == notations
+    assert equivalent <= {("lrn_tf", "lrn"), ("adaptive_avgpool2d", "avgpool2d")}
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=[p.stem for p in SPECS])
+def test_shipped_spec_round_trips_through_torch_onnx(spec_path: Path, tmp_path: Path) -> None:
+    """The same through ``export --via torch`` (another producer's op choices): the same
+    figures at every layer; diff differs only where torch.onnx wrote a dropout as an
+    Identity (specs with no dropout: exit 0)."""
     spec = load(spec_path)
     export_spec(spec, tmp_path / "m.onnx")
     text = import_text(tmp_path / "m.onnx")
@@ -70,52 +103,23 @@ def test_shipped_spec_round_trips_through_onnx(spec_path: Path, tmp_path: Path) 
     assert figures(loads(text, "imported.yaml")) == figures(spec)
     (tmp_path / "imported.yaml").write_text(text)
     result = diff(str(spec_path), str(tmp_path / "imported.yaml"))
-    kinds = {(p.a.kind, p.b.kind) for p in result.pairs if p.status != "same" and p.a and p.b}
+    kinds = {(p.a.kind, p.b.kind) for p in result.pairs if p.status == "differs" and p.a and p.b}
     assert all(p.a and p.b for p in result.pairs)
-    assert kinds <= GRAPH_LOSSES
-    lossy = [
-        layer
-        for layer in spec.layers
-        if layer.type in ("dropout", "lrn_tf")
-        or (layer.type == "adaptive_avgpool2d" and getattr(layer, "output_size", 1) != 1)
-    ]
-    if not lossy:
-        assert result.same  # the LeNets, the ResNets: diff exits 0
+    assert kinds <= TORCH_LOSSES
+    if not any(layer.type == "dropout" for layer in spec.layers):
+        assert result.same
 
 
 def _graph_expressible(gen: GeneratedSpec) -> bool:
-    """Not the three things the graph cannot give back: an adaptive pool whose sizes do
-    not divide (torch.onnx lowers it to Transpose/GatherND), two layers computing the same
-    thing from the same input (the exporter merges them into one value), and an rbf with
-    ``trainable: true`` (ONNX holds tensors, not whether training changes them). Also
-    not a layer that reads a value and that value's dropout (or flatten of a flat value):
-    the graph bypasses such no-ops, and a spec cannot list one input twice."""
-    seen: set[object] = set()
-    previous = "input"
-    reads: dict[str, list[str]] = {}
-    for layer in gen.data["layers"]:
-        reads[layer["name"]] = layer.get("inputs") or [previous]
-        previous = layer["name"]
-    kinds = dict(zip(reads, gen.kinds, strict=True))
-    flat = {"input": len(gen.data["input"]["shape"]) == 1}
-    flat.update({n: len(shape) == 1 for n, shape in gen.shapes.items()})
-    # no-ops the graph bypasses: a dropout, a flatten of what is already flat
-    dropped = {
-        n: r[0]
-        for n, r in reads.items()
-        if kinds[n] == "dropout" or (kinds[n] == "flatten" and flat.get(r[0], False))
-    }
+    """Not the two things the native graph cannot give back: an adaptive pool whose sizes
+    do not divide (exported as PyTorch's exact windows, Slice and Reduce per row and
+    column, which no kind maps back), and an rbf with ``trainable: true`` (ONNX holds
+    tensors, not whether training changes them)."""
     previous = "input"
     for layer in gen.data["layers"]:
-        sources = reads[layer["name"]]
-        if any(dropped.get(s) in sources for s in sources):
-            return False
+        sources = layer.get("inputs") or [previous]
         if layer["type"] == "rbf" and layer.get("trainable"):
             return False
-        if layer["type"] in ("lrn", "rbf"):
-            if (layer["type"], sources[0]) in seen:
-                return False  # the exporter shares x² (lrn), unsqueeze(x) (rbf) between two
-            seen.add((layer["type"], sources[0]))
         if layer["type"] == "adaptive_avgpool2d":
             src = sources[0]
             shape = tuple(gen.data["input"]["shape"]) if src == "input" else gen.shapes[src]
@@ -123,12 +127,6 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
             oh, ow = (out, out) if isinstance(out, int) else out
             if shape[1] % oh or shape[2] % ow:
                 return False
-        fields = {k: v for k, v in layer.items() if k not in ("name", "expect")}
-        fields["inputs"] = layer.get("inputs") or [previous]
-        key = repr(sorted(fields.items()))
-        if key in seen:
-            return False
-        seen.add(key)
         previous = layer["name"]
     return True
 
@@ -136,13 +134,19 @@ def _graph_expressible(gen: GeneratedSpec) -> bool:
 @settings(max_examples=EXAMPLES, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(gen=specs(max_layers=6, dtypes=("float32",)))
 def test_random_specs_round_trip_through_onnx(gen: GeneratedSpec, tmp_path_factory) -> None:
+    """Random specs through the native export and back: the same figures at every layer,
+    and diff exits 0."""
     assume(_graph_expressible(gen))
-    path = tmp_path_factory.mktemp("rt") / "m.onnx"
+    tmp = tmp_path_factory.mktemp("rt")
     spec = loads(gen.text, "gen.yaml")
-    export_spec(spec, path)
-    text = import_text(path)
+    export_native(spec, tmp / "m.onnx")
+    text = import_text(tmp / "m.onnx")
     assert_verifies(text)
     assert figures(loads(text, "imported.yaml")) == figures(spec)
+    (tmp / "gen.yaml").write_text(gen.text)
+    (tmp / "imported.yaml").write_text(text)
+    result = diff(str(tmp / "gen.yaml"), str(tmp / "imported.yaml"))
+    assert result.same, [p.differences() for p in result.pairs if p.status != "same"]
 
 
 BRANCHY = '''

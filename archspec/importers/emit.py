@@ -2,7 +2,10 @@
 
 One layer per line in YAML flow style, keys in the order people write them
 (name, type, the kind's fields, inputs, expect), the schema line on top so
-editors validate it, and the notes the importer made as comments.
+editors validate it, the notes the importer made as comments, and ``blocks:``
+where the model repeats itself (:mod:`archspec.importers.fold`; ``flat=True``
+writes every layer instead). A folded spec is written only when, expanded, it
+is the flat one: the same layers, the same figures, and check's verdict.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 SCHEMA_LINE = "# yaml-language-server: $schema=https://archspec.dev/schema/spec-v1.json"
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+_PARAM_REF = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*$")  # a block parameter: $channels
 
 
 @dataclass
@@ -50,7 +54,7 @@ def scalar(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {scalar(v)}" for k, v in value.items()) + "}"
     text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+    if (_PLAIN.match(text) and text.lower() not in _YAML_WORDS) or _PARAM_REF.match(text):
         return text
     return json.dumps(text, ensure_ascii=False)
 
@@ -59,7 +63,61 @@ def layer_line(layer: dict[str, Any]) -> str:
     return "  - " + scalar(layer)
 
 
-def spec_text(model: Imported, comments: Sequence[str] = ()) -> str:
+def spec_text(model: Imported, comments: Sequence[str] = (), *, flat: bool = False) -> str:
+    """The spec's text: with blocks where the model repeats itself, unless ``flat``."""
+    text = _text(model, comments, model.layers)
+    if flat:
+        return text
+    return _folded(model, comments, text) or text
+
+
+def _folded(model: Imported, comments: Sequence[str], flat_text: str) -> str | None:
+    """The spec with blocks, or None where the model repeats nothing, or where the folded
+    spec would not expand to the flat one (a guard: it always should)."""
+    from archspec.analysis import analyze
+    from archspec.diagnose import verify
+    from archspec.importers.fold import fold
+    from archspec.spec import SpecError, loads
+
+    try:
+        flat = analyze(loads(flat_text, model.source))
+    except SpecError:
+        return None  # the importer's own validation reports it
+    computed = {r.name: (r.params, r.buffers) for r in flat.rows}
+    result = fold(model.layers, [computed[layer["name"]] for layer in model.layers])
+    if result is None:
+        return None
+    blocks, entries = result
+    text = _text(model, comments, entries, blocks)
+    try:
+        folded = analyze(loads(text, model.source))
+    except SpecError:
+        return None
+
+    def layers(spec: Any) -> list[dict[str, Any]]:
+        return [layer.model_dump(exclude={"expect"}) for layer in spec.layers]
+
+    def rows(analysis: Any) -> list[tuple[Any, ...]]:
+        return [(r.name, r.output, r.params, r.buffers, r.macs) for r in analysis.rows]
+
+    def errors(analysis: Any) -> int:
+        return sum(1 for d in verify(analysis) if d.severity.value == "error")
+
+    if (
+        layers(folded.spec) != layers(flat.spec)
+        or rows(folded) != rows(flat)
+        or errors(folded) > errors(flat)
+    ):
+        return None
+    return text
+
+
+def _text(
+    model: Imported,
+    comments: Sequence[str],
+    entries: Sequence[dict[str, Any]],
+    blocks: Sequence[Any] = (),
+) -> str:
     lines = [SCHEMA_LINE]
     lines += [f"# {c}" for c in comments]
     lines += [f"# note: {n}" for n in model.notes]
@@ -72,9 +130,17 @@ def spec_text(model: Imported, comments: Sequence[str] = ()) -> str:
     lines += [
         f"source: {scalar(model.source)}",
         f"input: {{shape: {scalar(model.input_shape)}, dtype: float32}}",
-        "layers:",
     ]
-    lines += [layer_line(layer) for layer in model.layers]
+    if blocks:
+        lines.append("blocks:")
+    for block in blocks:
+        params = ", ".join(
+            f"{k}: {'~' if v is None else scalar(v)}" for k, v in block.params.items()
+        )
+        lines += [f"  {block.name}:", f"    params: {{{params}}}", "    layers:"]
+        lines += ["    " + layer_line(layer) for layer in block.layers]
+    lines.append("layers:")
+    lines += [layer_line(entry) for entry in entries]
     if model.expect:
         lines.append(f"expect: {scalar(model.expect)}")
     return "\n".join(lines) + "\n"

@@ -244,7 +244,7 @@ def _chain(g: _Graph, start: int, pattern: tuple[str, ...], used: set[int]) -> l
     indices = [start]
     for op in pattern[1:]:
         out = nodes[indices[-1]].output[0]
-        readers = g.consumers.get(out, [])
+        readers = sorted(set(g.consumers.get(out, [])))  # a Mul of d by d reads d once
         if len(readers) != 1 or out in g.outputs or out in (g.boundaries or ()):
             return None
         nxt = readers[0]

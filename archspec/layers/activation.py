@@ -235,6 +235,10 @@ class Softmax(_SavesOutput):
             )
         return shape
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """The axis counted from the front: -1 and rank − 1 are one axis."""
+        return {"axis": self.axis % len(shapes[0])}
+
     caffe_types = ("Softmax",)
 
     @classmethod

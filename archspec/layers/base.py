@@ -10,6 +10,7 @@ Shapes are per sample (no batch axis), channels first, as exact Python ints.
 """
 
 import math
+import struct
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -361,8 +362,19 @@ class Layer(BaseModel):
     def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
         """The fields that decide what this layer computes on these inputs, written one way,
         so ``archspec diff`` calls two layers the same exactly when they compute the same
-        (a pool's default stride is its kernel; ceil_mode that changes no size is moot)."""
+        (a pool's default stride is its kernel; ceil_mode that changes no size is moot).
+        Across kinds, :meth:`plain` says which kind's canonical fields to compare."""
         return self.model_dump(exclude={"name", "type", "inputs", "expect"}, exclude_none=True)
+
+    def plain(self, shapes: Sequence[Shape]) -> Layer:
+        """This layer as the kind that states its computation most plainly on these inputs:
+        itself, unless the kind is another one written differently (TensorFlow's LRN is
+        ``lrn`` with converted parameters; an adaptive pool whose sizes divide is a fixed
+        pool). ``archspec diff`` compares the plain forms' :meth:`canonical` fields, so two
+        notations of one computation — which an export and import may turn one into the
+        other, as no file format keeps the notation — are the same network, shown as
+        equivalent rather than the same."""
+        return self
 
     # Caffe layer types this kind imports (``archspec import x.prototxt``): the importer
     # builds its table from these, so no importer names a kind.
@@ -583,6 +595,20 @@ def onnx_window(nodes: Any, i: int, kernel: Sequence[int]) -> dict[str, Any]:
     if dilation != [1, 1]:
         fields["dilation"] = int_or_pair(dilation)
     return fields
+
+
+def float32(value: float) -> float:
+    """``value`` rounded to float32, written with the fewest digits that give it back: two
+    constants that a float32 model holds as one number are one number (an LRN's α of
+    10⁻⁴·11 = 0.0011000000000000001 is 0.0011)."""
+    rounded = struct.unpack("<f", struct.pack("<f", value))[0]
+    if not math.isfinite(rounded):
+        return float(rounded)
+    for digits in range(1, 10):
+        text = float(f"{rounded:.{digits}g}")
+        if struct.unpack("<f", struct.pack("<f", text))[0] == rounded:
+            return text
+    return float(rounded)
 
 
 def _literal_strings(annotation: Any) -> set[str]:

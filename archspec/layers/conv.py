@@ -362,7 +362,9 @@ class Conv2d(Layer):
     ) -> None:
         """One Conv; asymmetric ``pads`` for an uneven 'same'. A connection table keeps its
         compact weight (one kernel per entry, as the module's state_dict) and scatters it
-        into a dense kernel in the graph: Concat with a zero kernel, Gather, Reshape."""
+        into a dense kernel in the graph: Pad with one zero kernel, Gather, Reshape (a Pad,
+        not a Concat of a zero constant, so that the file's float tensors are the layer's
+        weights alone and an importer counts exactly the connected kernels)."""
         c_in = shapes[0][0]
         kh, kw = pair(self.kernel)
         attrs: dict[str, Any] = {
@@ -391,7 +393,7 @@ class Conv2d(Layer):
             }
             zero = len(rows)  # the index of the zero kernel appended after the entries
             index = [slot.get(n, zero) for n in range(self.out_channels * c_in)]
-            padded = g.node("Concat", [compact, g.const([[[0.0] * kw] * kh])], axis=0)
+            padded = g.node("Pad", [compact, g.const([0, 0, 0, 1, 0, 0], int64=True)])
             dense = g.node("Gather", [padded, g.const(index, int64=True)], axis=0)
             shape = g.const([self.out_channels, c_in, kh, kw], int64=True)
             weight = g.node("Reshape", [dense, shape])
@@ -402,13 +404,20 @@ class Conv2d(Layer):
 
 
 def _scattered_table(nodes: Any, value: str, c_out: int, c_in: int) -> list[list[int]] | None:
-    """The connection table of a kernel built as Reshape(ScatterND(zeros, slots, kernels)):
-    slot j·C_in + i is output map j reading input map i."""
+    """The connection table of a kernel built from the connected kernels alone: as torch.onnx
+    exports archspec's module, Reshape(ScatterND(zeros, slots, kernels)), where slot
+    j·C_in + i is output map j reading input map i; or as the native emitter writes it,
+    Reshape(Gather(kernels with one zero kernel padded on, index)), where index[j·C_in + i]
+    is the entry that output map j reads from input map i (the zero kernel where none).
+    Each row lists its maps in the order of their entries, as the spec wrote them."""
     reshape = nodes.producer(value)
-    if reshape is None or reshape.op_type != "Reshape":
+    if reshape is None or reshape.op_type != "Reshape" or not c_in:
         return None
-    scatter = nodes.producer(reshape.input[0])
-    if scatter is None or scatter.op_type != "ScatterND" or not c_in:
+    source = nodes.producer(reshape.input[0])
+    if source is not None and source.op_type == "Gather":
+        return _gathered_table(nodes, source, c_out, c_in)
+    scatter = source
+    if scatter is None or scatter.op_type != "ScatterND":
         return None
     slots = nodes.const(scatter.input[1])
     if slots is None:
@@ -416,4 +425,21 @@ def _scattered_table(nodes: Any, value: str, c_out: int, c_in: int) -> list[list
     table: list[list[int]] = [[] for _ in range(c_out)]
     for slot in slots.reshape(-1).tolist():
         table[int(slot) // c_in].append(int(slot) % c_in)
+    return table
+
+
+def _gathered_table(nodes: Any, gather: Any, c_out: int, c_in: int) -> list[list[int]] | None:
+    """:func:`_scattered_table` for Reshape(Gather(padded kernels, index))."""
+    index = nodes.const(gather.input[1])
+    padded = nodes.value_shape(gather.input[0])
+    if index is None or padded is None or not padded or padded[0] is None:
+        raise ForeignError("a Conv kernel gathered from computed or unknown entries", "W")
+    zero = int(padded[0]) - 1  # the zero kernel is the last entry
+    entries = index.reshape(-1).tolist()
+    if len(entries) != c_out * c_in:
+        return None
+    table: list[list[int]] = []
+    for j in range(c_out):
+        row = [(int(entries[j * c_in + i]), i) for i in range(c_in)]
+        table.append([i for e, i in sorted(row) if e != zero])
     return table

@@ -89,6 +89,10 @@ class Subsample(Layer):
     def lint(self, shapes: Sequence[Shape]) -> list[Finding]:
         return window_lint(shapes[0], self.window_axes(shapes[0]))
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """The window and its stride as [h, w] pairs, the default stride written out."""
+        return {"kernel": list(pair(self.kernel)), "stride": list(self._stride())}
+
     # avg_pool2d(x)·area·weight + bias, as archspec's Subsample module exports
     # (a 1×1 window's ·1 is dropped by the exporter)
     onnx_patterns = (("AveragePool", "Mul", "Mul", "Add"), ("AveragePool", "Mul", "Add"))
@@ -191,8 +195,12 @@ class RBF(Layer):
             macs=n,
         )
 
-    # Σ_i (x_i − c_ji)², as archspec's RBF module exports
-    onnx_patterns = (("Unsqueeze", "Sub", "Pow", "ReduceSum"),)
+    # Σ_i (x_i − c_ji)²: squared with Pow 2, as torch.onnx exports archspec's RBF module,
+    # or as d·d, as the native emitter writes it
+    onnx_patterns = (
+        ("Unsqueeze", "Sub", "Pow", "ReduceSum"),
+        ("Unsqueeze", "Sub", "Mul", "ReduceSum"),
+    )
     torch_modules = ("RBF",)
 
     @classmethod
@@ -201,7 +209,13 @@ class RBF(Layer):
         tensors, not whether training would change them, so ``trainable`` stays false."""
         centres = [n for n in nodes.nodes[1].input if nodes.is_constant(n)]
         shape = nodes.value_shape(centres[0]) if len(centres) == 1 else None
-        if shape is None or len(shape) != 2 or nodes.scalar(2) != 2.0:
+        d = nodes.nodes[1].output[0]
+        squared = (
+            list(nodes.nodes[2].input) == [d, d]
+            if nodes.ops[2] == "Mul"
+            else nodes.scalar(2) == 2.0
+        )
+        if shape is None or len(shape) != 2 or not squared:
             return None
         return {"out_features": int(shape[0])}
 

@@ -174,8 +174,7 @@ class Linear(Layer):
         if len(shapes[0]) == 1:
             g.node("Gemm", [inputs[0], weight, *bias], out, transB=1)
             return
-        product = g.node("MatMul", [inputs[0], g.node("Transpose", [weight], perm=[1, 0])])
+        transposed = g.node("Transpose", [weight], perm=[1, 0])
+        product = g.node("MatMul", [inputs[0], transposed], None if bias else out)
         if bias:
             g.node("Add", [product, bias[0]], out)
-        else:
-            g.node("Identity", [product], out)

@@ -18,6 +18,7 @@ from archspec.layers.base import (
     TrainContext,
     Training,
     caffe_enum,
+    float32,
     numel,
 )
 
@@ -56,6 +57,14 @@ class LRN(Layer):
             raise ShapeError("lrn needs a channel axis and at least one spatial axis", field="type")
         return shape
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """α, β and k as float32 holds them: an ONNX file (or a module in float32) keeps
+        no more, and lrn_tf's α·(2r + 1) is not always the decimal a file states."""
+        fields = super().canonical(shapes)
+        for key in ("alpha", "beta", "k"):
+            fields[key] = float32(fields[key])
+        return fields
+
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         return Counts(connections=self.size * numel(out))
 
@@ -78,11 +87,14 @@ class LRN(Layer):
         }
 
     # The LRN op, or the nodes torch.onnx (dynamo) lowers nn.LocalResponseNorm to:
-    # x / (k + α·avg_pool(pad(x²)))^β, a 3-D pool for C×H×W, 2-D for C×L.
+    # x / (k + α·avg_pool(pad(x²)))^β, a 3-D pool for C×H×W, 2-D for C×L; or the native
+    # emitter's form of what ONNX's LRN cannot say: the squares reshaped to [N, 1, C, rest],
+    # averaged over [size, 1] with PyTorch's padding counted, reshaped back.
     onnx_patterns = (
         ("LRN",),
         ("Mul", "Reshape", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"),
         ("Mul", "Unsqueeze", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"),
+        ("Mul", "Reshape", "AveragePool", "Reshape", "Mul", "Add", "Pow", "Div"),
     )
     torch_modules = ("LocalResponseNorm",)
     torch_functions = ("local_response_norm",)
@@ -93,18 +105,31 @@ class LRN(Layer):
         if nodes.ops == ("LRN",):
             return {
                 "size": int(nodes.attr(0, "size")),
-                "alpha": _f32(nodes.attr(0, "alpha", 1e-4)),
-                "beta": _f32(nodes.attr(0, "beta", 0.75)),
-                "k": _f32(nodes.attr(0, "bias", 1.0)),
+                "alpha": float32(nodes.attr(0, "alpha", 1e-4)),
+                "beta": float32(nodes.attr(0, "beta", 0.75)),
+                "k": float32(nodes.attr(0, "bias", 1.0)),
             }
         x = nodes.nodes[0].input[0]
         if list(nodes.nodes[0].input) != [x, x] or x not in nodes.nodes[-1].input:
             return None
-        window = list(nodes.attr(3, "kernel_shape", []))
-        alpha, k, beta = nodes.scalar(5), nodes.scalar(6), nodes.scalar(7)
+        pool = nodes.ops.index("AveragePool")
+        window = list(nodes.attr(pool, "kernel_shape", []))
+        alpha, k, beta = (nodes.scalar(nodes.ops.index(op, pool)) for op in ("Mul", "Add", "Pow"))
         if len(window) < 2 or any(w != 1 for w in window[1:]) or None in (alpha, k, beta):
             return None
-        return {"size": int(window[0]), "alpha": _f32(alpha), "beta": _f32(beta), "k": _f32(k)}
+        if "Pad" not in nodes.ops:  # the padding is the pool's: PyTorch's, zeros counted
+            size = int(window[0])
+            pads = list(nodes.attr(pool, "pads", []))
+            if pads != [size // 2, 0, (size - 1) // 2, 0] or not nodes.attr(
+                pool, "count_include_pad", 0
+            ):
+                return None
+        return {
+            "size": int(window[0]),
+            "alpha": float32(alpha),
+            "beta": float32(beta),
+            "k": float32(k),
+        }
 
     @classmethod
     def onnx_expect(cls, nodes: Any, fields: dict[str, Any]) -> dict[str, int]:
@@ -218,6 +243,11 @@ class LRNTensorFlow(Layer):
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         return self._as_lrn().output_shape(shapes)
 
+    def plain(self, shapes: Sequence[Shape]) -> Layer:
+        """The ``lrn`` this is (size 2r + 1, α·(2r + 1)): what PyTorch, ONNX and an import
+        of either give back, since neither keeps TensorFlow's parameters."""
+        return self._as_lrn()
+
     def counts(self, shapes: Sequence[Shape], out: Shape) -> Counts:
         return self._as_lrn().counts(shapes, out)
 
@@ -314,10 +344,10 @@ class _BatchNorm(Layer):
         if len(nodes.in_shapes[0]) not in cls.ranks:
             return None
         fields: dict[str, Any] = {}
-        eps = _f32(nodes.attr(0, "epsilon", 1e-5))
+        eps = float32(nodes.attr(0, "epsilon", 1e-5))
         if eps != 1e-5:
             fields["eps"] = eps
-        momentum = round(1 - _f32(nodes.attr(0, "momentum", 0.9)), 6)
+        momentum = round(1 - float32(nodes.attr(0, "momentum", 0.9)), 6)
         if momentum != 0.1:
             fields["momentum"] = momentum
         return fields
@@ -417,8 +447,3 @@ class BatchNorm1d(_BatchNorm):
     ranks = (1, 2)
     torch_modules = ("BatchNorm1d",)
     shape_rule = "output = input (C or C×L)"
-
-
-def _f32(value: float) -> float:
-    """A float that an ONNX file holds as float32, at the precision it was written with."""
-    return float(f"{float(value):.7g}")

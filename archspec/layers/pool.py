@@ -160,6 +160,8 @@ class _Pool2d(Layer):
         fields = super().canonical(shapes)
         fields["kernel"] = list(pair(self.kernel))
         fields["stride"] = list(self._stride())
+        if "dilation" in fields:
+            fields["dilation"] = list(self._dilation())
         total = self._pad_total(shapes[0])
         fields["padding"] = (
             [total[0] // 2, total[1] // 2]
@@ -383,6 +385,15 @@ class AvgPool2d(_Pool2d):
             )
         return super().output_shape(shapes)
 
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """count_include_pad only where there is padding to count ('same' never counts it)."""
+        fields = super().canonical(shapes)
+        if any(self._pad_total(shapes[0])):
+            fields["count_include_pad"] = self.count_include_pad and self.padding != "same"
+        else:
+            fields.pop("count_include_pad", None)
+        return fields
+
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         kw, uneven = self._torch_kwargs(shapes[0])
         if uneven:  # the mean over each window's real elements, as TensorFlow's
@@ -507,6 +518,22 @@ class AdaptiveAvgPool2d(Layer):
 
     def torch_call(self, shapes: Sequence[Shape]) -> TorchCall:
         return TorchCall("nn.AdaptiveAvgPool2d", (torch_arg(self.output_size),))
+
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        return {"output_size": list(pair(self.output_size))}
+
+    def plain(self, shapes: Sequence[Shape]) -> Layer:
+        """Where the input's sizes divide the output's, PyTorch's adaptive windows are all
+        ⌊n/m⌋ = n/m wide and start at multiples of it: the fixed pool with that kernel and
+        stride, which is what ONNX (having no adaptive pool) and an import of it say."""
+        _, h_in, w_in = shapes[0]
+        h, w = pair(self.output_size)
+        if h_in % h or w_in % w:
+            return self
+        kernel = [h_in // h, w_in // w]
+        if self.onnx_reduce == "Mean":
+            return AvgPool2d(name=self.name, type="avgpool2d", kernel=kernel)
+        return MaxPool2d(name=self.name, type="maxpool2d", kernel=kernel)
 
     onnx_reduce: ClassVar[str] = "Mean"  # the reduction over each window: Mean or Max
 

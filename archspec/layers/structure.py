@@ -16,6 +16,7 @@ from archspec.layers.base import (
     TrainContext,
     Training,
     caffe_enum,
+    float32,
     fmt_shape,
     numel,
 )
@@ -46,11 +47,15 @@ class Dropout(Layer):
         if len(node.input) > 1 and node.input[1]:
             value = nodes.const(node.input[1])
             ratio = 0.5 if value is None else float(value.reshape(()))
-        return {"p": float(f"{ratio:.7g}")}
+        return {"p": float32(float(ratio))}
 
     @classmethod
     def from_torch(cls, call: Any) -> dict[str, Any] | None:
         return {"p": float(call.module.p if call.module is not None else call.arg(1, "p", 0.5))}
+
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """p as float32 holds it: a file's Dropout ratio keeps no more."""
+        return {"p": float32(self.p)}
 
     train_rule = (
         "backward: no MACs; with p > 0 saves its mask when a gradient flows to its input: "
@@ -72,7 +77,10 @@ class Dropout(Layer):
     def onnx_nodes(
         self, g: OnnxGraph, inputs: Sequence[str], shapes: Sequence[Shape], out: str
     ) -> None:
-        g.node("Identity", [inputs[0]], out)  # inference: dropout is the identity
+        """ONNX's own Dropout with its ratio, so the file still says what the layer is (an
+        importer gives back ``dropout`` with this p, not an ``identity``); without its
+        training_mode input it is the identity, as PyTorch's module in eval mode."""
+        g.node("Dropout", [inputs[0], g.const(self.p)], out)
 
 
 class Flatten(Layer):
@@ -168,6 +176,10 @@ class Concat(Layer):
                     field="inputs",
                 )
         return tuple(sum(s[axis] for s in shapes) if i == axis else d for i, d in enumerate(first))
+
+    def canonical(self, shapes: Sequence[Shape]) -> dict[str, Any]:
+        """The axis counted from the front: -1 and rank − 1 are one axis."""
+        return {"axis": self.axis % len(shapes[0])}
 
     caffe_types = ("Concat",)
 

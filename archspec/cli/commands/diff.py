@@ -45,7 +45,9 @@ def _cells(pair: Any) -> tuple[str, ...]:
     from archspec.diff import describe
 
     diffs = pair.differences()
-    mark = {"same": "=", "differs": "≠", "only_a": "<", "only_b": ">"}[pair.status]
+    mark = {"same": "=", "equivalent": "≡", "differs": "≠", "only_a": "<", "only_b": ">"}[
+        pair.status
+    ]
 
     def cell(key: str) -> str:
         a = getattr(pair.a, key) if pair.a else None
@@ -62,10 +64,19 @@ def _cells(pair: Any) -> tuple[str, ...]:
         name = f"— / {pair.b.name}"
     elif pair.b is None:
         name = f"{pair.a.name} / —"
+
+    def value(v: Any) -> str:
+        return "—" if v is None else describe(v)
+
+    # an equivalent row names the kind both compute as, then the notation's differences
+    notes = [f"both compute {pair.a.plain_kind}:"] if pair.status == "equivalent" else []
     attrs = "\n".join(
-        f"{k[5:]} {describe(v[0])} → {describe(v[1])}"
-        for k, v in diffs.items()
-        if k.startswith("attr:")
+        notes
+        + [
+            f"{k[5:]} {value(v[0])} → {value(v[1])}"
+            for k, v in diffs.items()
+            if k.startswith("attr:")
+        ]
     )
     return (mark, name, cell("kind"), cell("output"), cell("params"), cell("macs"), attrs)
 
@@ -123,9 +134,15 @@ def _print(result: Any) -> None:
         ]
         out.print(Text(stacked(title, records, out.width)), soft_wrap=True)
     verdict = "the same network" if result.same else "different networks"
-    n_diff = sum(1 for p in result.pairs if p.status != "same")
+    n_diff = sum(1 for p in result.pairs if p.status not in ("same", "equivalent"))
+    n_equivalent = sum(1 for p in result.pairs if p.status == "equivalent")
+    also = (
+        f"; {n_equivalent} equivalent: the same computation in another notation"
+        if n_equivalent
+        else ""
+    )
     out.print(
         f"{result.a.spec.name} vs {result.b.spec.name}: {verdict} "
-        f"({n_diff} of {len(result.pairs)} rows differ)",
+        f"({n_diff} of {len(result.pairs)} rows differ{also})",
         soft_wrap=True,
     )

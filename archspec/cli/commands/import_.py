@@ -27,6 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_input_shape(p)
     add_output(p, "write the spec to FILE instead of stdout")
+    p.add_argument(
+        "--flat",
+        action="store_true",
+        help="every layer on its own line, each with the figures the source states "
+        "(default: blocks: where the model repeats itself, as a person writes them)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     writable(args.output)
     model = import_model(args.source, args.input)
-    text = spec_text(model)
+    text = spec_text(model, flat=args.flat)
     analysis = analyze(loads(text, args.output or "<import>"))
     for note in model.notes:
         print(f"{args.source}: note: {note}", file=sys.stderr)
