@@ -366,7 +366,7 @@ class Layer(BaseModel):
         Across kinds, :meth:`plain` says which kind's canonical fields to compare."""
         return self.model_dump(exclude={"name", "type", "inputs", "expect"}, exclude_none=True)
 
-    def plain(self, shapes: Sequence[Shape]) -> Layer:
+    def plain(self, shapes: Sequence[Shape]) -> "Layer":
         """This layer as the kind that states its computation most plainly on these inputs:
         itself, unless the kind is another one written differently (TensorFlow's LRN is
         ``lrn`` with converted parameters; an adaptive pool whose sizes divide is a fixed
