@@ -73,6 +73,61 @@ def layer_work(analysis: Analysis, batch: int) -> dict[str, tuple[int, int]]:
     return out
 
 
+def fused_work(analysis: Analysis, batch: int, timed: set[str]) -> dict[str, dict[str, Any]]:
+    """Per layer an engine timed: the layers it ran as one fused kernel, and their FLOPs and
+    bytes moved together (weights, the inputs from outside the group, the last output).
+
+    ONNX Runtime fuses a convolution with the batch norm and activation after it and writes
+    the activation layer's output: that node's time is theirs together. A layer with no time
+    of its own, read only by the next layer of the group, belongs to that group (a no-op a
+    graph drops, a flatten, joins its reader the same way). The timed layer comes last."""
+    item = DTYPES[analysis.spec.input.dtype].bytes
+    rows = {r.name: r for r in analysis.rows}
+    order = {name: i for i, name in enumerate(rows)}
+    readers: dict[str, int] = defaultdict(int)
+    for r in analysis.rows:
+        for source in r.inputs:
+            readers[source] += 1
+    sizes = {"input": int(np.prod(analysis.input_shape))}
+    sizes.update({r.name: int(np.prod(r.output)) for r in analysis.rows})
+    claimed: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(timed & rows.keys(), key=order.__getitem__):
+        members, frontier = [name], [name]
+        while frontier:
+            for source in rows[frontier.pop()].inputs:
+                if (
+                    source in rows
+                    and source not in timed
+                    and source not in claimed
+                    and readers[source] == 1
+                ):
+                    members.append(source)
+                    frontier.append(source)
+                    claimed.add(source)
+        members.sort(key=order.__getitem__)
+        inside = set(members)
+        outside = {s for m in members for s in rows[m].inputs if s not in inside}
+        weights = sum(rows[m].params + rows[m].buffers for m in members)
+        moved = weights + batch * (sum(sizes[s] for s in outside) + sizes[name])
+        out[name] = {
+            "layers": members,
+            "flops": sum(rows[m].flops for m in members) * batch,
+            "bytes_moved": moved * item,
+        }
+    return out
+
+
+def group_label(layers: list[str]) -> str:
+    """``conv1.{conv,bn,relu}`` for layers sharing a dotted prefix, else ``a+b``; one layer as is."""
+    if len(layers) == 1:
+        return layers[0]
+    heads = [name.rpartition(".") for name in layers]
+    if len({h for h, _, _ in heads}) == 1 and heads[0][0]:
+        return f"{heads[0][0]}.{{{','.join(t for _, _, t in heads)}}}"
+    return "+".join(layers)
+
+
 def _node_layers(model_path: str, layers: set[str], values: dict[str, str]) -> dict[str, str]:
     """ONNX node name → the spec layer it computes (see the module docstring). ``values`` maps
     value names to layers where they differ (an imported graph's). A node none of those name
@@ -287,6 +342,9 @@ def _profile(
     return {
         "batch": batch,
         "work": {} if analysis is None else layer_work(analysis, batch),
+        "onnxruntime_groups": {}
+        if analysis is None
+        else fused_work(analysis, batch, set(ort.times)),
         "onnxruntime": {k: ort.times[k] for k in [*layers, *ort.times] if k in ort.times},
         "onnxruntime_unattributed_s": ort.unattributed,
         "torch": {} if eager is None else eager.times,
@@ -307,12 +365,43 @@ def layer_rows(profile: dict[str, Any], engine: str, roof: float) -> list[dict[s
             for name, seconds in profile[engine].items()
         ]  # fmt: skip
     rows = []
+    if groups := profile.get(f"{engine}_groups"):  # what the engine fused, counted together
+        for name, group in groups.items():
+            label = group_label(group["layers"])
+            fused = LayerTime(label, profile[engine][name], group["flops"], group["bytes_moved"])
+            rows.append({**fused.to_json(roof), "layers": group["layers"]})
+        return rows
     for name, (flops, moved) in profile["work"].items():
         seconds = profile[engine].get(name)
         if seconds is None:
-            continue  # fused into a neighbour by the engine (its time is the neighbour's)
-        rows.append(LayerTime(name, seconds, flops, moved).to_json(roof))
+            continue  # not run by the engine (dropped as a no-op)
+        rows.append({**LayerTime(name, seconds, flops, moved).to_json(roof), "layers": [name]})
     return rows
+
+
+ENGINES = ("onnxruntime", "torch")
+
+
+def layer_roof(physical: Any, doc: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    """The roof per-layer fractions divide by: the run's, unless a layer went faster (the
+    physical peak at a nominal clock is a lower bound): then, as for whole models
+    (:func:`archspec.bench.peak.choose_roof`), the fastest figure measured, so none exceeds 1."""
+    from archspec.bench.peak import PhysicalPeak, choose_roof
+
+    run = doc.get("roof") or {"flops_per_s": doc["peak_flops_per_s"], "source": "measured",
+                              "why": "the run's roof"}  # fmt: skip
+    rates = {
+        f"{engine} on layer {r['layer']}": r["flops_per_s"]
+        for engine in ENGINES
+        for r in layer_rows(profile, engine, 1.0)
+        if r["flops_per_s"]
+    }
+    if not rates or max(rates.values()) <= run["flops_per_s"]:
+        return dict(run)
+    if not isinstance(physical, PhysicalPeak):
+        name = max(rates, key=rates.__getitem__)
+        return {"flops_per_s": rates[name], "source": "measured", "why": name}
+    return choose_roof(physical, {"the run's roof": run["flops_per_s"], **rates}).to_json()
 
 
 def profile_report(report: Any, doc: dict[str, Any], plot: str | None = None) -> None:
@@ -325,10 +414,10 @@ def profile_report(report: Any, doc: dict[str, Any], plot: str | None = None) ->
     from archspec.bench.run import BUSY_SHARE
     from archspec.spec import load
 
-    roof = doc["peak_flops_per_s"]
     settings = report.settings
     threads = settings.threads or 1
     doc["profile"] = {}
+    doc["command"] = report.command + " --profile"
     for file in report.files:
         if is_onnx(file):
             item = read_model_file(
@@ -344,12 +433,14 @@ def profile_report(report: Any, doc: dict[str, Any], plot: str | None = None) ->
             spec = load(file)
             name, batch = spec.name, settings.batches[0]
             prof = profile_spec(spec, batch, threads)
+        roof_json = layer_roof(report.physical, doc, prof)
         shares = prof["cpu_share"]
         busy = {e: s for e, s in shares.items() if s is not None and s < BUSY_SHARE}
         entry = {
             "batch": batch,
             "onnxruntime_unattributed_ms": prof["onnxruntime_unattributed_s"] * 1e3,
-            **{e: layer_rows(prof, e, roof) for e in ("onnxruntime", "torch")},
+            **{e: layer_rows(prof, e, roof_json["flops_per_s"]) for e in ENGINES},
+            "roof": roof_json,
             "cpu_share": shares,
             "reliable": not busy,
             "unreliable_reasons": [
@@ -363,5 +454,9 @@ def profile_report(report: Any, doc: dict[str, Any], plot: str | None = None) ->
             out = stem.with_name(f"{stem.stem}-{name}-roofline.png")
             title = f"{name}, batch {batch}: layers on ONNX Runtime against the roof"
             plot_roofline(
-                entry["onnxruntime"], roof, doc.get("bandwidth_bytes_per_s"), str(out), title
+                entry["onnxruntime"],
+                roof_json["flops_per_s"],
+                doc.get("bandwidth_bytes_per_s"),
+                str(out),
+                title,
             )

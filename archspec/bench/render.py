@@ -88,7 +88,7 @@ def _mib(n: int | None) -> str:
     return "—" if n is None else f"{n / 1024**2:,.0f}"
 
 
-def _ratio(v: float | None) -> str:
+def fmt_ratio(v: float | None) -> str:
     if v is None:
         return "—"
     return f"{v:.0f}×" if v >= 100 else f"{v:.1f}×" if v >= 10 else f"{v:.2f}×"
@@ -102,12 +102,12 @@ def _percent(v: float | None) -> str:
     return NOT_AVAILABLE if v is None else f"{100 * v:.1f}%"
 
 
-def _interval(r: dict[str, Any]) -> str:
+def fmt_interval(r: dict[str, Any]) -> str:
     """The 95 % interval of the ratio to torch eager, as ``1.52–1.81``."""
     ci = r.get("vs_torch")
     if not ci:
         return "—"
-    return f"{_ratio(ci['ci_low']).rstrip('×')}–{_ratio(ci['ci_high'])}"
+    return f"{fmt_ratio(ci['ci_low']).rstrip('×')}–{fmt_ratio(ci['ci_high'])}"
 
 
 def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
@@ -134,8 +134,8 @@ def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
                 _percent(r["roofline_fraction"]),
                 "—" if "gemm_fraction" not in r else _percent(r["gemm_fraction"]),
                 _mib(r.get("peak_memory_bytes")) if compact else _bytes(r.get("peak_memory_bytes")),
-                _ratio(ratio) + ("" if r.get("reliable", True) else " !"),
-                _interval(r),
+                fmt_ratio(ratio) + ("" if r.get("reliable", True) else " !"),
+                fmt_interval(r),
                 f"{100 * r['cpu_share']:.0f}%" if r.get("cpu_share") is not None else "—",
                 "—" if "reliable" not in r else "yes" if r["reliable"] else "no",
             ]

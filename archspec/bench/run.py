@@ -479,6 +479,9 @@ def run_bench(
     started = time.perf_counter()
     report = progress or (lambda _d, _f: None)
     loaded = load_items(specs, settings)
+    precisions = {i.precision if isinstance(i, ModelFile) else settings.precision for i in loaded}
+    if len(precisions) == 1:  # ONNX files alone, all fp16: the roof is measured at fp16
+        settings = replace(settings, precision=precisions.pop())
 
     from archspec.runtime.providers import choose
 
@@ -626,9 +629,10 @@ def load_items(
     if not loaded:
         raise BenchError("no spec to benchmark")
     files = [item for item in loaded if isinstance(item, ModelFile)]
-    if (settings.shapes or settings.spec) and not files:
-        flag = "--shape" if settings.shapes else "--spec"
-        raise BenchError(f"{flag} is for .onnx files, and none is given (specs state their shapes)")
+    if settings.shapes and not files:
+        raise BenchError("--shape is for .onnx files, and none is given (specs state their shapes)")
+    if settings.spec and not files:
+        raise BenchError("--spec is for .onnx files archspec exported, and none is given")
     for name, _ in settings.shapes:
         if not any(name in f.template for f in files):
             inputs = ", ".join(sorted({n for f in files for n in f.template}))
