@@ -240,11 +240,31 @@ def test_markdown_table_renders_every_result() -> None:
     assert lines[0].startswith("| spec | engine | provider | batch |")
     assert len(lines) == 2 + 6
     assert (
-        "| a | onnxruntime | cpu | 1 | fp32 | 1.00 | 1.10 | 1.20 | 1,000 | 1.0 | 25.0% | 3.0 MiB | 2.00× | — |"
-        in text
+        "| a | onnxruntime | cpu | 1 | fp32 | 1.00 | 1.10 | 1.20 | 1,000 | 1.0 | 25.0% | — "
+        "| 3.0 MiB | 2.00× | — | — | — |" in text  # a report from before the GEMM fraction
     )
     assert len(rows(_doc())[0]) == len(lines[0].split("|")) - 2
     assert "Test CPU, 2 threads; roof 4.0 GFLOP/s" in summary(_doc())
+
+
+def test_markdown_table_has_the_gemm_fraction_interval_and_reliability() -> None:
+    doc = _doc()
+    first, second = doc["results"][0], doc["results"][4]
+    first.update(
+        gemm_fraction=0.5,
+        cpu_share=0.61,
+        vs_torch={"ratio": 2.0, "ci_low": 1.234, "ci_high": 2.5},
+        reliable=False,
+        unreliable_reasons=["busy"],
+    )
+    # an ONNX file whose FLOPs archspec cannot count: no FLOP/s, no fraction
+    second.update(flops_per_s=None, roofline_fraction=None, gemm_fraction=None, reliable=True)
+    head, _, *lines = markdown_table(doc).splitlines()
+    assert head.endswith(
+        "| roofline | of GEMM | peak memory | vs torch | 95% CI | CPU share | reliable |"
+    )
+    assert lines[0].endswith("| 1.0 | 25.0% | 50.0% | 3.0 MiB | 2.00× ! | 1.23–2.50× | 61% | no |")
+    assert lines[4].endswith("| 100 | n/a | n/a | n/a | 3.0 MiB | — | — | — | yes |")
 
 
 def test_plot_writes_a_png_atomically(tmp_path: Path) -> None:

@@ -55,3 +55,43 @@ def test_cli_profile_writes_the_json_and_the_roofline_chart(tmp_path: Path) -> N
     assert layers[:2] == ["C1", "S2"]
     chart = tmp_path / "r-lenet5-lecun1998-roofline.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fused_layers_share_a_row_with_their_work_counted_together() -> None:
+    from archspec.bench.profile import fused_work, group_label
+
+    analysis = archspec.analyze(ROOT / "specs" / "resnet18.yaml")
+    rows = {r.name: r for r in analysis.rows}
+    # ONNX Runtime ran conv1, bn1 and relu as one node, timed as 'relu'; maxpool on its own
+    groups = fused_work(analysis, 2, {"relu", "maxpool"})
+    assert groups["relu"]["layers"] == ["conv1", "bn1", "relu"]
+    # conv1: 64 × 3 × 7 × 7 weights over 112 × 112 outputs; 2 FLOPs a MAC; batch 2
+    assert groups["relu"]["flops"] == 2 * 2 * 64 * 3 * 49 * 112 * 112
+    weights = sum(rows[n].params + rows[n].buffers for n in ("conv1", "bn1"))
+    # float32: weights once, the 3×224×224 input and the 64×112×112 output per sample
+    assert groups["relu"]["bytes_moved"] == 4 * (weights + 2 * (3 * 224 * 224 + 64 * 112 * 112))
+    assert groups["maxpool"]["layers"] == ["maxpool"]
+    assert group_label(["layer1.0.conv1", "layer1.0.bn1"]) == "layer1.0.{conv1,bn1}"
+    assert group_label(["conv1", "bn1", "relu"]) == "conv1+bn1+relu"
+    profile = {
+        "work": {"relu": (1, 1)},
+        "onnxruntime": {"relu": 0.004, "maxpool": 0.001},
+        "onnxruntime_groups": groups,
+    }
+    (fused, pool) = layer_rows(profile, "onnxruntime", roof=1e12)
+    assert fused["layer"] == "conv1+bn1+relu" and fused["layers"] == ["conv1", "bn1", "relu"]
+    assert fused["flops_per_s"] == groups["relu"]["flops"] / 0.004
+    assert pool["layer"] == "maxpool"
+
+
+def test_a_layer_faster_than_the_roof_raises_it() -> None:
+    """At a nominal clock the physical peak is a lower bound; no layer's fraction exceeds 1."""
+    from archspec.bench.profile import layer_roof
+
+    profile = {"work": {"a": (2_000_000_000, 10**6)}, "onnxruntime": {"a": 0.005}, "torch": {}}
+    doc = {"peak_flops_per_s": 1.6e11, "roof": None}
+    roof = layer_roof(None, doc, profile)
+    assert roof == {"flops_per_s": 4e11, "source": "measured", "why": "onnxruntime on layer a"}
+    assert layer_rows(profile, "onnxruntime", roof["flops_per_s"])[0]["fraction_of_roof"] == 1.0
+    slower = {**profile, "onnxruntime": {"a": 0.02}}  # 100 GFLOP/s: the run's roof stands
+    assert layer_roof(None, doc, slower)["flops_per_s"] == 1.6e11

@@ -198,32 +198,48 @@ class OrtEngine(Engine):
         self._output: Callable[[], np.ndarray] = _no_output
 
     def prepare(self, x: np.ndarray, out_shape: tuple[int, ...]) -> None:
+        """Bind the model's one input to ``x`` and a preallocated first output of ``out_shape``."""
+        self.prepare_feeds({self.session.get_inputs()[0].name: x}, [out_shape])
+
+    def prepare_feeds(
+        self, feeds: dict[str, np.ndarray], out_shapes: list[tuple[int, ...]] | None = None
+    ) -> None:
+        """Bind every input, and every output preallocated: ``out_shapes`` in the session's
+        output order, or (None: an ONNX file whose output shapes the caller does not know)
+        the shapes of one untimed run."""
         import onnxruntime as ort
 
-        inp = self.session.get_inputs()[0]
         outs = self.session.get_outputs()
-        x = np.ascontiguousarray(x.astype(_ort_numpy_dtype(inp.type)))
+        feeds = {
+            i.name: np.ascontiguousarray(feeds[i.name].astype(_ort_numpy_dtype(i.type)))
+            for i in self.session.get_inputs()
+        }
         if not self.io_binding:
-            feed = {inp.name: x}
             names = [o.name for o in outs]
             result: list[Any] = []
 
             def run_plain() -> None:
-                result[:] = self.session.run(names, feed)
+                result[:] = self.session.run(names, feeds)
 
             self._run = run_plain
             self._output = lambda: np.asarray(result[0])
             return
+        if out_shapes is None:
+            out_shapes = [np.shape(v) for v in self.session.run(None, feeds)]
         where, index = ("cuda", 0) if self.device == "cuda" else ("cpu", 0)
         binding = self.session.io_binding()
-        x_value = ort.OrtValue.ortvalue_from_numpy(x, where, index)
-        binding.bind_ortvalue_input(inp.name, x_value)
-        out_dtype = _ort_numpy_dtype(outs[0].type)
-        out_value = ort.OrtValue.ortvalue_from_shape_and_type(
-            list(out_shape), out_dtype, where, index
-        )
-        binding.bind_ortvalue_output(outs[0].name, out_value)
-        for extra in outs[1:]:  # specs have one output; bind any other to the device anyway
+        keep: list[Any] = []  # the buffers must outlive the binding
+        for name, value in feeds.items():
+            keep.append(ort.OrtValue.ortvalue_from_numpy(value, where, index))
+            binding.bind_ortvalue_input(name, keep[-1])
+        for out, shape in zip(outs, out_shapes, strict=False):
+            keep.append(
+                ort.OrtValue.ortvalue_from_shape_and_type(
+                    list(shape), _ort_numpy_dtype(out.type), where, index
+                )
+            )
+            binding.bind_ortvalue_output(out.name, keep[-1])
+        for extra in outs[len(out_shapes) :]:  # shapes not given: ORT allocates on the device
             binding.bind_output(extra.name, where, index)
         options = ort.RunOptions()
         if self.cuda_graph:
@@ -231,7 +247,6 @@ class OrtEngine(Engine):
             # (untested here: no GPU was lent).
             self._graph_ids += 1
             options.add_run_config_entry("gpu_graph_id", str(self._graph_ids))
-        keep = (x_value, out_value)  # the buffers must outlive the binding
 
         def run_bound() -> None:
             self.session.run_with_iobinding(binding, options)
@@ -240,7 +255,11 @@ class OrtEngine(Engine):
             _ = keep
 
         self._run = run_bound
-        self._output = lambda: np.asarray(out_value.numpy())
+        if len(keep) > len(feeds):
+            first = keep[len(feeds)]
+            self._output = lambda: np.asarray(first.numpy())
+        else:
+            self._output = lambda: np.asarray(binding.copy_outputs_to_cpu()[0])
 
     def run(self) -> None:
         self._run()
@@ -348,6 +367,11 @@ def _ort_numpy_dtype(type_name: str) -> type[np.generic]:
         "tensor(float)": np.float32,
         "tensor(float16)": np.float16,
         "tensor(double)": np.float64,
+        "tensor(int64)": np.int64,
+        "tensor(int32)": np.int32,
+        "tensor(int8)": np.int8,
+        "tensor(uint8)": np.uint8,
+        "tensor(bool)": np.bool_,
     }
     if type_name not in table:
         raise EngineError(f"unsupported ONNX input/output type {type_name}")

@@ -1,4 +1,5 @@
-"""Throughput against batch size, one line per engine, one subplot per spec (PNG).
+"""Throughput against batch size, one line per engine, one subplot per spec; and the
+roofline chart of ``bench --profile``, a point per layer (PNGs).
 
 Built on ``matplotlib.figure.Figure`` with the Agg canvas rather than
 ``pyplot``: pyplot keeps global state and picks an interactive backend where
@@ -81,3 +82,52 @@ def plot_throughput(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
         fig.savefig(tmp, format="png", dpi=110)
 
     write_with(path, save)
+
+
+LABELLED = 20  # layers named on a roofline chart, the slowest first
+
+
+def plot_roofline(
+    rows: list[dict[str, Any]],
+    roof: float,
+    bandwidth: float | None,
+    path: str | os.PathLike[str],
+    title: str,
+) -> None:
+    """A roofline chart: the compute roof, the bandwidth roof, a point per layer
+    (``bench --profile``'s rows: layers without FLOPs, or not timed, are left out), the
+    :data:`LABELLED` layers that take the most time named (all of them in a small model)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points = [r for r in rows if r["flops"] and r["ms"] > 0]
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    xs = [p["arithmetic_intensity"] for p in points] or [1.0]
+    grid = np.geomspace(max(min(xs) / 4, 1e-2), max(xs) * 4, 200)
+    ceiling = np.full_like(grid, roof)
+    if bandwidth:
+        ceiling = np.minimum(ceiling, bandwidth * grid)
+        ax.plot(grid, bandwidth * grid / 1e9, "--", color="grey",
+                label=f"memory {bandwidth / 1e9:.1f} GB/s")  # fmt: skip
+    ax.plot(grid, np.full_like(grid, roof / 1e9), ":", color="grey",
+            label=f"compute {roof / 1e9:.1f} GFLOP/s")  # fmt: skip
+    ax.plot(grid, ceiling / 1e9, color="black", linewidth=1)
+    named = {p["layer"] for p in sorted(points, key=lambda p: -p["ms"])[:LABELLED]}
+    for p in points:
+        ax.scatter(p["arithmetic_intensity"], p["flops_per_s"] / 1e9, s=18)
+        if p["layer"] in named:
+            ax.annotate(p["layer"], (p["arithmetic_intensity"], p["flops_per_s"] / 1e9),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    if len(points) > len(named):
+        ax.text(0.01, 0.01, f"{len(named)} of {len(points)} layers named: those taking the most time",
+                transform=ax.transAxes, fontsize=7, color="grey")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
+    ax.set_ylabel("achieved GFLOP/s")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

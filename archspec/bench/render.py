@@ -24,10 +24,14 @@ COLUMNS = (
     "samples/s",
     "GFLOP/s",
     "roofline",
+    "of GEMM",
     "peak memory",
     "vs torch",
+    "95% CI",
     "CPU share",
+    "reliable",
 )
+NOT_AVAILABLE = "n/a"  # a figure that needs FLOPs, for an ONNX file archspec cannot count
 
 
 def _key(r: dict[str, Any]) -> tuple[str, int, str]:
@@ -49,12 +53,17 @@ def speedups(results: list[dict[str, Any]]) -> list[float | None]:
 
 
 def doubts(doc: dict[str, Any]) -> list[str]:
-    """One line per result marked unreliable (a "!" after its ratio in the table), saying why."""
+    """One line per result marked unreliable (a "!" after its ratio in the table), and per
+    ``--profile`` marked so, saying why."""
     return [
         f"unreliable: {r['spec']} {r['engine']} batch {r['batch']}: "
         + "; ".join(r["unreliable_reasons"])
         for r in doc["results"]
         if r.get("unreliable_reasons")
+    ] + [
+        f"unreliable: {name} profile at batch {p['batch']}: " + "; ".join(p["unreliable_reasons"])
+        for name, p in doc.get("profile", {}).items()
+        if p.get("unreliable_reasons")
     ]
 
 
@@ -79,7 +88,7 @@ def _mib(n: int | None) -> str:
     return "—" if n is None else f"{n / 1024**2:,.0f}"
 
 
-def _ratio(v: float | None) -> str:
+def fmt_ratio(v: float | None) -> str:
     if v is None:
         return "—"
     return f"{v:.0f}×" if v >= 100 else f"{v:.1f}×" if v >= 10 else f"{v:.2f}×"
@@ -87,6 +96,18 @@ def _ratio(v: float | None) -> str:
 
 def _rate(v: float) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def _percent(v: float | None) -> str:
+    return NOT_AVAILABLE if v is None else f"{100 * v:.1f}%"
+
+
+def fmt_interval(r: dict[str, Any]) -> str:
+    """The 95 % interval of the ratio to torch eager, as ``1.52–1.81``."""
+    ci = r.get("vs_torch")
+    if not ci:
+        return "—"
+    return f"{fmt_ratio(ci['ci_low']).rstrip('×')}–{fmt_ratio(ci['ci_high'])}"
 
 
 def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
@@ -109,11 +130,14 @@ def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
                 fmt_ms(lat["p90"]),
                 fmt_ms(lat["p99"]),
                 _rate(r["throughput"]),
-                f"{r['flops_per_s'] / 1e9:.1f}",
-                f"{100 * r['roofline_fraction']:.1f}%",
+                NOT_AVAILABLE if r["flops_per_s"] is None else f"{r['flops_per_s'] / 1e9:.1f}",
+                _percent(r["roofline_fraction"]),
+                "—" if "gemm_fraction" not in r else _percent(r["gemm_fraction"]),
                 _mib(r.get("peak_memory_bytes")) if compact else _bytes(r.get("peak_memory_bytes")),
-                _ratio(ratio) + ("" if r.get("reliable", True) else " !"),
+                fmt_ratio(ratio) + ("" if r.get("reliable", True) else " !"),
+                fmt_interval(r),
                 f"{100 * r['cpu_share']:.0f}%" if r.get("cpu_share") is not None else "—",
+                "—" if "reliable" not in r else "yes" if r["reliable"] else "no",
             ]
         )
     return out
@@ -157,12 +181,15 @@ TERMINAL_HEADERS = {
     "peak memory": "peak\nMiB",
     "vs torch": "vs\ntorch",
     "CPU share": "CPU\nshare",
+    "of GEMM": "of\nGEMM",
+    "95% CI": "95%\nCI",
+    "reliable": "reli-\nable",
 }
 
 
 STACKED_LABELS = {"peak memory": "peak MiB"}
 
-OPTIONAL = ("CPU share", "p90 ms", "GFLOP/s", "peak memory")
+OPTIONAL = ("95% CI", "of GEMM", "CPU share", "p90 ms", "GFLOP/s", "peak memory")
 """Columns a narrow terminal leaves out, in this order, before stacking (JSON keeps them all)."""
 
 
@@ -189,9 +216,10 @@ def rich_tables(doc: dict[str, Any], out: Any = None) -> list[Any]:
             if name in ("provider", "precision") and len({c[i] for c in cells}) == 1
         }
         title = " — ".join([spec, ", ".join(cells[0][i] for i in sorted(shared))]).rstrip(" —")
-        hidden = {0, *shared}
-        if all(c[COLUMNS.index("CPU share")] == "—" for c in cells):
-            hidden.add(COLUMNS.index("CPU share"))
+        hidden = {0, *shared, COLUMNS.index("reliable")}  # the terminal marks ratios with "!"
+        for column in ("CPU share", "of GEMM", "95% CI"):  # older reports lack them
+            if all(c[COLUMNS.index(column)] == "—" for c in cells):
+                hidden.add(COLUMNS.index(column))
         drops = [
             hidden | {COLUMNS.index(c) for c in OPTIONAL[:n]} for n in range(len(OPTIONAL) + 1)
         ]
@@ -275,26 +303,69 @@ def pivot_markdown(docs: list[dict[str, Any]], batches: tuple[int, ...]) -> str:
             cells.append(_rate(r["throughput"]) if r else "—")
             if r:
                 fractions.append(r["roofline_fraction"])
-        best = f"{100 * max(fractions):.1f}%" if fractions else "—"
+        known = [f for f in fractions if f is not None]
+        best = f"{100 * max(known):.1f}%" if known else NOT_AVAILABLE if fractions else "—"
         lines.append(f"| {spec} | {engine} | " + " | ".join(cells) + f" | {best} |")
     return "\n".join(lines)
+
+
+PROFILE_COLUMNS = ("layer", "ms", "MFLOP", "KiB moved", "FLOP/B", "GFLOP/s", "of roof")
+
+
+def profile_cells(r: dict[str, Any]) -> list[str]:
+    """One per-layer row of ``bench --profile`` as text ("—" where the FLOPs are unknown)."""
+    if r["flops"] is None:
+        return [r["layer"], f"{r['ms']:.3f}", *["—"] * 5]
+    return [
+        r["layer"],
+        f"{r['ms']:.3f}",
+        f"{r['flops'] / 1e6:,.1f}",
+        f"{r['bytes_moved'] / 1024:,.0f}",
+        f"{r['arithmetic_intensity']:.1f}",
+        f"{r['flops_per_s'] / 1e9:.1f}",
+        "—" if r["fraction_of_roof"] is None else f"{100 * r['fraction_of_roof']:.1f}%",
+    ]
 
 
 def profile_table(spec: str, engine: str, batch: int, rows: list[dict[str, Any]]) -> Any:
     """One engine's per-layer profile: time, FLOPs, bytes, intensity, FLOP/s, share of roof."""
     from rich.table import Table
 
-    table = Table(title=f"{spec}, {engine}, batch {batch}: per layer", title_justify="left")
-    for name in ("layer", "ms", "MFLOP", "KiB moved", "FLOP/B", "GFLOP/s", "of roof"):
+    table = Table(title=_profile_title(spec, engine, {"batch": batch}), title_justify="left")
+    for name in PROFILE_COLUMNS:
         table.add_column(name, justify="left" if name == "layer" else "right", no_wrap=True)
     for r in rows:
-        table.add_row(
-            r["layer"],
-            f"{r['ms']:.3f}",
-            f"{r['flops'] / 1e6:,.1f}",
-            f"{r['bytes_moved'] / 1024:,.0f}",
-            f"{r['arithmetic_intensity']:.1f}",
-            f"{r['flops_per_s'] / 1e9:.1f}",
-            "—" if r["fraction_of_roof"] is None else f"{100 * r['fraction_of_roof']:.1f}%",
-        )
+        table.add_row(*profile_cells(r))
     return table
+
+
+def profile_markdown(rows: list[dict[str, Any]]) -> str:
+    """The same rows as a Markdown table (docs/profiles)."""
+    head = "| " + " | ".join(PROFILE_COLUMNS) + " |"
+    rule = "|---|" + "---:|" * (len(PROFILE_COLUMNS) - 1)
+    body = ["| " + " | ".join(c.replace("|", "\\|") for c in profile_cells(r)) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def _profile_title(name: str, engine: str, profile: dict[str, Any]) -> str:
+    return f"{name}, {engine}, batch {profile['batch']}: per layer"
+
+
+def profile_tables(doc: dict[str, Any]) -> list[Any]:
+    """``bench --profile``'s tables for the terminal: one per model and engine timed."""
+    return [
+        profile_table(name, engine, profile["batch"], profile[engine])
+        for name, profile in doc.get("profile", {}).items()
+        for engine in ("onnxruntime", "torch")
+        if profile[engine]
+    ]
+
+
+def profile_markdowns(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The same as (title, Markdown table) pairs."""
+    return [
+        (_profile_title(name, engine, profile), profile_markdown(profile[engine]))
+        for name, profile in doc.get("profile", {}).items()
+        for engine in ("onnxruntime", "torch")
+        if profile[engine]
+    ]

@@ -49,6 +49,7 @@ from archspec.bench.engines import (
     TorchEngine,
 )
 from archspec.bench.environment import available_cpus, collect_environment
+from archspec.bench.model_file import ModelFile, ShapeOption, is_onnx, read_model_file
 from archspec.bench.peak import PhysicalPeak, Roof, choose_roof, device_peak
 from archspec.bench.probes import numpy_gemm, ort_gemm, triad_bandwidth
 from archspec.bench.roofline import PRECISIONS, PeakProbe, measure_peak, torch_threads
@@ -123,6 +124,10 @@ class BenchSettings:
     cuda_graph: bool = False
     ort: OrtTuning = field(default_factory=OrtTuning)
     peak_min_time: float | None = None  # None: same as min_time
+    # ONNX files (archspec.bench.model_file): free axes fixed per input, and the spec a
+    # file exported by archspec came from (its FLOPs and PyTorch reference)
+    shapes: tuple[ShapeOption, ...] = ()
+    spec: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`BenchError` for settings no run could honour, before any work starts."""
@@ -155,6 +160,8 @@ class BenchSettings:
             "cuda_graph": self.cuda_graph,
             "onnxruntime": self.ort.to_json(),
             "interleaving": f"rounds of A B C …, about {TARGET_ROUNDS} rounds, at least {MIN_ROUNDS}",
+            "shapes": {name: list(dims) for name, dims in self.shapes},
+            "spec": self.spec,
         }
 
 
@@ -197,8 +204,10 @@ class BenchResult:
     latency: Latency
     samples: int
     throughput: float  # samples per second, at the median latency
-    flops_per_s: float  # the calculator's FLOPs × batch / median latency
-    roofline_fraction: float
+    # the calculator's FLOPs × batch / median latency, and its fraction of the roof; None for
+    # an ONNX file whose FLOPs archspec cannot count
+    flops_per_s: float | None
+    roofline_fraction: float | None
     peak_memory_bytes: int | None
     peak_memory_source: str
     memory_increase_bytes: int | None  # peak minus what was in use before this engine's runs
@@ -210,6 +219,7 @@ class BenchResult:
     # interval over the interleaved rounds; None for torch itself or without a torch baseline
     vs_torch: tuple[float, float, float] | None = None
     unreliable: tuple[str, ...] = ()  # why these figures should not be trusted (empty: fine)
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # as fed, by input
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -236,6 +246,7 @@ class BenchResult:
             else dict(zip(("ratio", "ci_low", "ci_high"), self.vs_torch, strict=True)),
             "reliable": not self.unreliable,
             "unreliable_reasons": list(self.unreliable),
+            "input_shapes": {name: list(shape) for name, shape in self.input_shapes.items()},
         }
 
 
@@ -248,7 +259,9 @@ class BenchReport:
     provider: dict[str, Any]
     peak: PeakProbe
     results: tuple[BenchResult, ...]
-    flops: dict[str, int]  # per sample, by spec name: the calculator's figure used for FLOP/s
+    flops: dict[
+        str, int | None
+    ]  # per sample, by spec name: the calculator's figure (None: unknown)
     wall_s: float
     files: tuple[str, ...] = ()  # the spec files as given (loaded Spec objects have none)
     notes: tuple[str, ...] = ()  # caveats a reader of the figures must know (also on stderr)
@@ -256,6 +269,7 @@ class BenchReport:
     gemm_probes: tuple[tuple[str, float], ...] = ()  # measured GEMM FLOP/s by library
     bandwidth_bytes_per_s: float | None = None  # streaming triad
     roof: Roof | None = None  # what roofline_fraction divides by
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # ONNX files, by result name
 
     @property
     def command(self) -> str:
@@ -275,6 +289,7 @@ class BenchReport:
             "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
             "roofline": self.peak.to_json(),
             "flops_per_sample": self.flops,
+            "models": self.models,
             "wall_s": self.wall_s,
             "notes": list(self.notes),
             "results": [r.to_json() for r in self.results],
@@ -299,6 +314,10 @@ def command_line(files: Sequence[str], settings: BenchSettings) -> str:
         argv.append("--cuda-graph")
     for key, value in settings.ort.provider_options:
         argv += ["--ort-option", f"{key}={value}"]
+    for name, dims in settings.shapes:
+        argv += ["--shape", f"{name}={','.join(map(str, dims))}"]
+    if settings.spec is not None:
+        argv += ["--spec", settings.spec]
     return shlex.join(argv)
 
 
@@ -426,12 +445,19 @@ def _timed(engine: Engine) -> float:
 
 @dataclass
 class _Prepared:
-    """A spec ready to benchmark: its figures, module and ORT session."""
+    """A spec or an ONNX file ready to benchmark: its FLOPs, inputs and engines."""
 
     name: str
     file: str | None
-    analysis: Analysis
+    flops: int | None  # per sample; None: an ONNX file archspec cannot count
     engines: list[Engine]
+    # a batch → every input fed at it, and the output shape to preallocate (None: learn it)
+    feeds: Callable[[int], tuple[dict[str, np.ndarray], tuple[int, ...] | None]]
+    batches: tuple[int, ...]
+    precision: str
+
+
+_Item = tuple[str | None, Spec, Analysis] | ModelFile  # a loaded spec, or an ONNX file
 
 
 def run_bench(
@@ -443,24 +469,19 @@ def run_bench(
     """Benchmark every spec with ONNX Runtime and the requested PyTorch baselines.
 
     ``specs`` are paths (loaded and analysed here; a bad file raises
-    :class:`~archspec.spec.diagnostics.SpecError`) or loaded specs. Returns a
-    :class:`BenchReport`; raises :class:`BenchError` when the run cannot be
-    done as asked.
+    :class:`~archspec.spec.diagnostics.SpecError`), loaded specs, or ``.onnx``
+    files (:mod:`archspec.bench.model_file`: ``settings.shapes`` fixes their
+    free axes). Returns a :class:`BenchReport`; raises :class:`BenchError`
+    when the run cannot be done as asked.
     """
     settings = settings or BenchSettings()
     settings.validate()
     started = time.perf_counter()
     report = progress or (lambda _d, _f: None)
-    # Load and analyse everything first: a bad spec fails in a second, not after minutes.
-    loaded: list[tuple[str | None, Spec, Analysis]] = []
-    for item in specs:
-        if isinstance(item, Spec):
-            loaded.append((None, item, analyze(item)))
-        else:
-            spec = load(item)
-            loaded.append((str(item), spec, analyze(spec)))
-    if not loaded:
-        raise BenchError("no spec to benchmark")
+    loaded = load_items(specs, settings)
+    precisions = {i.precision if isinstance(i, ModelFile) else settings.precision for i in loaded}
+    if len(precisions) == 1:  # ONNX files alone, all fp16: the roof is measured at fp16
+        settings = replace(settings, precision=precisions.pop())
 
     from archspec.runtime.providers import choose
 
@@ -472,14 +493,14 @@ def run_bench(
         )
     _check_torch_device(device, settings)
     threads = settings.threads or available_cpus()
-    steps = 1 + len(loaded) * (1 + len(settings.batches))
+    steps = 1 + sum(1 + len(_batches(item, settings)) for item in loaded)
     done = 0.0
 
     def step(description: str, fraction: float = 0.0) -> None:
         report(description, min(1.0, (done + fraction) / steps))
 
     results: list[BenchResult] = []
-    flops: dict[str, int] = {}
+    flops: dict[str, int | None] = {}
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="archspec-bench-") as tmp:
         step(f"roofline probe ({settings.precision} matmul on {device})")
         peak = measure_peak(
@@ -503,15 +524,17 @@ def run_bench(
                 gemms["onnxruntime MatMul"] = ort_gemm(peak.size, probe_time, threads)
             bandwidth = triad_bandwidth(probe_time)
         done += 1
-        for file, spec, analysis in loaded:
-            step(f"{spec.name}: compile, export, session")
-            prepared = _prepare_spec(
-                file, spec, analysis, settings, choice, device, threads, Path(tmp)
-            )
-            flops[spec.name] = analysis.totals.flops
+        for item in loaded:
+            if isinstance(item, ModelFile):
+                step(f"{item.name}: session")
+                prepared = _prepare_file(item, settings, choice, device, threads)
+            else:
+                step(f"{item[1].name}: compile, export, session")
+                prepared = _prepare_spec(*item, settings, choice, device, threads, Path(tmp))
+            flops[prepared.name] = prepared.flops
             done += 1
-            for batch in settings.batches:
-                label = f"{spec.name} batch {batch}"
+            for batch in prepared.batches:
+                label = f"{prepared.name} batch {batch}"
                 step(label)
                 results.extend(
                     _bench_batch(
@@ -538,12 +561,18 @@ def run_bench(
     # run went faster, the fastest figure measured (see archspec.bench.peak.choose_roof).
     measured = {
         **gemms,
-        **{f"{r.engine} on {r.spec} at batch {r.batch}": r.flops_per_s for r in results},
+        **{
+            f"{r.engine} on {r.spec} at batch {r.batch}": r.flops_per_s
+            for r in results
+            if r.flops_per_s is not None
+        },
     }
     roof = choose_roof(physical, measured)
     best_gemm = max(gemms.values())
     results = [
-        replace(
+        r
+        if r.flops_per_s is None
+        else replace(
             r,
             roofline_fraction=r.flops_per_s / roof.flops_per_s,
             gemm_fraction=r.flops_per_s / best_gemm,
@@ -556,7 +585,12 @@ def run_bench(
         gemm_probes=tuple(gemms.items()),
         bandwidth_bytes_per_s=bandwidth,
         roof=roof,
-        notes=tuple(_notes(settings, device, environment, results)),
+        notes=tuple(
+            [
+                *_file_notes(loaded, settings),
+                *_notes(settings, device, environment, results),
+            ]
+        ),
         environment=environment,
         settings=replace(settings, threads=threads),
         provider=_describe_choice(choice),
@@ -564,8 +598,91 @@ def run_bench(
         results=tuple(results),
         flops=flops,
         wall_s=time.perf_counter() - started,
-        files=tuple(file for file, _, _ in loaded if file is not None),
+        files=tuple(f for f in map(_file, loaded) if f is not None),
+        models={item.name: item.to_json() for item in loaded if isinstance(item, ModelFile)},
     )
+
+
+def load_items(
+    specs: Sequence[str | os.PathLike[str] | Spec], settings: BenchSettings
+) -> list[_Item]:
+    """Load and analyse every spec, read every ONNX file, before any work: a bad file fails in
+    a second, not after minutes. ``--shape`` and ``--spec`` must each be for a file given."""
+    loaded: list[_Item] = []
+    several = sum(map(is_onnx, specs)) > 1
+    for item in specs:
+        if isinstance(item, Spec):
+            loaded.append((None, item, analyze(item)))
+        elif is_onnx(item):
+            loaded.append(
+                read_model_file(
+                    os.fspath(item),
+                    settings.shapes,
+                    spec_file=settings.spec,
+                    reference=bool(settings.baselines),
+                    others=several,
+                )
+            )
+        else:
+            spec = load(item)
+            loaded.append((str(item), spec, analyze(spec)))
+    if not loaded:
+        raise BenchError("no spec to benchmark")
+    files = [item for item in loaded if isinstance(item, ModelFile)]
+    if settings.shapes and not files:
+        raise BenchError("--shape is for .onnx files, and none is given (specs state their shapes)")
+    if settings.spec and not files:
+        raise BenchError("--spec is for .onnx files archspec exported, and none is given")
+    for name, _ in settings.shapes:
+        if not any(name in f.template for f in files):
+            inputs = ", ".join(sorted({n for f in files for n in f.template}))
+            where = files[0].path if len(files) == 1 else "the .onnx files given"
+            raise BenchError(f"--shape {name}: {where} has no input '{name}' (inputs: {inputs})")
+    if settings.spec is not None:
+        from archspec.spec import load as load_spec
+
+        name = load_spec(settings.spec).name
+        if not any(f.spec_name == name for f in files):
+            recorded = ", ".join(
+                f"{f.name}: {f.spec_name or 'no archspec metadata'}" for f in files
+            )
+            raise BenchError(
+                f"--spec {settings.spec} is spec '{name}', which no .onnx given was exported "
+                f"from ({recorded})"
+            )
+    return loaded
+
+
+def _file(item: _Item) -> str | None:
+    return item.path if isinstance(item, ModelFile) else item[0]
+
+
+def _batches(item: _Item, settings: BenchSettings) -> tuple[int, ...]:
+    return item.batches(settings.batches) if isinstance(item, ModelFile) else settings.batches
+
+
+def _file_notes(loaded: list[_Item], settings: BenchSettings) -> list[str]:
+    """What an ONNX file's figures lack or how they differ from the settings."""
+    notes = []
+    for item in loaded:
+        if not isinstance(item, ModelFile):
+            continue
+        if item.flops is None:
+            notes.append(
+                f"{item.name}: GFLOP/s and roofline fractions not available: no FLOP count "
+                f"({item.flops_source.removeprefix('none: ')})"
+            )
+        if item.baseline_note and settings.baselines:
+            notes.append(item.baseline_note)
+        if item.fixed_batch is not None and settings.batches != (item.fixed_batch,):
+            notes.append(
+                f"{item.name}: run at batch {item.fixed_batch} only: no input's first axis is free"
+            )
+        if item.precision != settings.precision:
+            notes.append(
+                f"{item.name}: runs in its own {item.precision} (--precision is for specs)"
+            )
+    return notes
 
 
 # Outputs further apart than this from torch's are worth a reader's attention
@@ -587,7 +704,7 @@ def _notes(
     shares = [r.cpu_share for r in results if r.cpu_share is not None]
     if device == "cpu" and shares and min(shares) < BUSY_SHARE:
         notes.append(
-            f"the machine was busy: the engines got {100 * min(shares):.0f}–{100 * max(shares):.0f}% "
+            f"the machine was busy: the engines got {_span(shares)}% "
             f"of their {settings.threads or available_cpus()} threads' CPU time (cpu_share), so "
             "latencies are longer than on an idle machine; repeat the run when it is idle"
         )
@@ -598,6 +715,11 @@ def _notes(
                 f"{r.max_abs_diff:.3g} (max abs)"
             )
     return notes
+
+
+def _span(shares: list[float]) -> str:
+    low, high = (f"{100 * v:.0f}" for v in (min(shares), max(shares)))
+    return low if low == high else f"{low}–{high}"
 
 
 def _return_freed_memory() -> None:
@@ -654,24 +776,70 @@ def _prepare_spec(
     tmp: Path,
 ) -> _Prepared:
     """Compile once, export that module, open the ORT session, build the engines."""
-    import torch
-
     from archspec.runtime.prepare import compile_and_export
-    from archspec.runtime.session import create_session
 
+    path = tmp / f"{spec.name}.onnx"
     module = compile_and_export(
         spec,
-        tmp / f"{spec.name}.onnx",
+        path,
         analysis=analysis,
         seed=settings.seed,
         opset=settings.opset,
         fp16=settings.precision == "fp16",
         module_dtype="float32",
     ).module
+    engines = _engines(str(path), module, settings.precision, settings, choice, device, threads)
+    sample, out = analysis.input_shape, analysis.output_shape
+    name = engines[0].session.get_inputs()[0].name  # type: ignore[attr-defined]
+
+    def feeds(batch: int) -> tuple[dict[str, np.ndarray], tuple[int, ...] | None]:
+        rng = np.random.default_rng(settings.seed)
+        return {name: rng.standard_normal((batch, *sample), dtype=np.float32)}, (batch, *out)
+
+    return _Prepared(
+        spec.name,
+        file,
+        analysis.totals.flops,
+        engines,
+        feeds,
+        settings.batches,
+        settings.precision,
+    )
+
+
+def _prepare_file(
+    item: ModelFile, settings: BenchSettings, choice: ProviderChoice, device: str, threads: int
+) -> _Prepared:
+    """An ONNX file's session as it is, and its PyTorch reference where it has one."""
+    module = item.reference if settings.baselines else None
+    engines = _engines(item.path, module, item.precision, settings, choice, device, threads)
+    return _Prepared(
+        item.name,
+        item.path,
+        item.flops,
+        engines,
+        lambda batch: (item.feeds(batch, settings.seed), None),
+        item.batches(settings.batches),
+        item.precision,
+    )
+
+
+def _engines(
+    path: str,
+    module: Any | None,
+    precision: str,
+    settings: BenchSettings,
+    choice: ProviderChoice,
+    device: str,
+    threads: int,
+) -> list[Engine]:
+    """ORT on the file, then each requested PyTorch baseline on ``module`` (when there is one)."""
+    from archspec.runtime.session import create_session
+
     tuning = settings.ort
     session = create_session(
-        str(tmp / f"{spec.name}.onnx"),
-        _tuned_choice(choice, settings),
+        path,
+        _tuned_choice(choice, replace(settings, precision=precision)),
         intra_op_threads=threads,
         inter_op_threads=1,
         graph_optimization=tuning.graph_optimization,
@@ -686,22 +854,25 @@ def _prepare_spec(
             cuda_graph=settings.cuda_graph and device == "cuda",
         )
     ]
-    if settings.baselines:
-        torch_module = module
-        if settings.precision == "fp16":
-            torch_module = copy.deepcopy(module).to(torch.float16)
-        torch_module = torch_module.to(device).eval()
-        for name in BASELINES:  # fixed order: torch, then torch-compile
-            if name in settings.baselines:
-                engines.append(
-                    TorchEngine(
-                        torch_module,
-                        compiled=name == ENGINE_COMPILE,
-                        device=device,
-                        cuda_graph=settings.cuda_graph,
-                    )
+    if module is None or not settings.baselines:
+        return engines
+    import torch
+
+    torch_module = module
+    if precision == "fp16":
+        torch_module = copy.deepcopy(module).to(torch.float16)
+    torch_module = torch_module.to(device).eval()
+    for name in BASELINES:  # fixed order: torch, then torch-compile
+        if name in settings.baselines:
+            engines.append(
+                TorchEngine(
+                    torch_module,
+                    compiled=name == ENGINE_COMPILE,
+                    device=device,
+                    cuda_graph=settings.cuda_graph,
                 )
-    return _Prepared(spec.name, file, analysis, engines)
+            )
+    return engines
 
 
 def _tuned_choice(choice: ProviderChoice, settings: BenchSettings) -> ProviderChoice:
@@ -738,13 +909,13 @@ def _bench_batch(
     threads: int,
     on_fraction: Callable[[float], None],
 ) -> list[BenchResult]:
-    analysis = prepared.analysis
-    rng = np.random.default_rng(settings.seed)
-    x = rng.standard_normal((batch, *analysis.input_shape), dtype=np.float32)
-    out_shape = (batch, *analysis.output_shape)
+    feeds, out_shape = prepared.feeds(batch)
     engines = prepared.engines
     for engine in engines:
-        engine.prepare(x, out_shape)
+        if isinstance(engine, OrtEngine):
+            engine.prepare_feeds(feeds, None if out_shape is None else [out_shape])
+        else:  # a PyTorch reference: a spec's module, which takes one input
+            engine.prepare(next(iter(feeds.values())), out_shape or ())
         engine.run()  # first call: torch.compile compiles, ORT allocates, CUDA graphs capture
     reference = next((e.output() for e in engines if e.name == ENGINE_TORCH), None)
     diffs = [
@@ -757,14 +928,14 @@ def _bench_batch(
         engines, warmup=settings.warmup, min_time=settings.min_time, on_fraction=on_fraction
     )
     results = []
-    flops = analysis.totals.flops
+    flops = prepared.flops
     torch_timing = next(
         (t for e, t in zip(engines, timings, strict=True) if e.name == ENGINE_TORCH), None
     )
     for engine, timing, diff in zip(engines, timings, diffs, strict=True):
         latency = Latency.of(timing.seconds)
         seconds = latency.p50 / 1e3
-        achieved = flops * batch / seconds
+        achieved = None if flops is None else flops * batch / seconds
         results.append(
             BenchResult(
                 spec=prepared.name,
@@ -772,12 +943,12 @@ def _bench_batch(
                 engine=engine.name,
                 provider=engine.provider,
                 batch=batch,
-                precision=settings.precision,
+                precision=prepared.precision,
                 latency=latency,
                 samples=len(timing.seconds),
                 throughput=batch / seconds,
                 flops_per_s=achieved,
-                roofline_fraction=achieved / peak.flops_per_s,
+                roofline_fraction=None if achieved is None else achieved / peak.flops_per_s,
                 peak_memory_bytes=timing.peak_memory,
                 peak_memory_source=engine.meter.source,
                 memory_increase_bytes=timing.memory_increase,
@@ -787,6 +958,7 @@ def _bench_batch(
                 vs_torch=None
                 if torch_timing is None or engine.name == ENGINE_TORCH
                 else ratio_interval(torch_timing.rounds, timing.rounds, seed=settings.seed),
+                input_shapes={name: tuple(value.shape) for name, value in feeds.items()},
             )
         )
         engine.release()

@@ -188,6 +188,20 @@ def baseline_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def input_dims(text: str) -> tuple[str, tuple[int, ...]]:
+    """``NAME=D,D,...``: an ONNX input's whole shape (``--shape``)."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        values = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        values = ()
+    if not sep or not name.strip() or not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=D,D,... (an input's name and positive sizes), got {text!r}"
+        )
+    return name.strip(), values
+
+
 def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():

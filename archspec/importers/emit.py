@@ -33,6 +33,9 @@ class Imported:
     layers: list[dict[str, Any]]
     expect: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # the source's value names → the layer computing each (an ONNX graph's node outputs),
+    # so a profile of the source's nodes reads as the spec's layers; empty where unknown
+    values: dict[str, str] = field(default_factory=dict)
 
 
 def scalar(value: Any) -> str:

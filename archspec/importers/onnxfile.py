@@ -322,6 +322,7 @@ def import_onnx(path: str | Path, input_shape: list[int] | None = None) -> Impor
         source=f"imported from {Path(file).name} (ONNX, the graph) by archspec import",
         input_shape=list(input_shape),
         layers=state.layers,
+        values={v: layer for v, layer in state.value.items() if layer != "input"},
     )
 
 

@@ -20,6 +20,7 @@ from archspec.cli.options import (
     at_least,
     baseline_list,
     batch_list,
+    input_dims,
     key_value,
     seconds,
     stdout_console,
@@ -27,7 +28,10 @@ from archspec.cli.options import (
 )
 from archspec.errors import UsageError
 
-HELP = "benchmark ONNX Runtime against PyTorch (latency, throughput, FLOP/s, roofline fraction)"
+HELP = (
+    "benchmark ONNX Runtime against PyTorch (latency, throughput, FLOP/s, roofline fraction); "
+    "specs or .onnx files"
+)
 EXIT_1 = "with --strict, a result is marked unreliable"
 NEEDS = "onnx"
 
@@ -36,15 +40,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "specs",
         nargs="+",
-        metavar="SPEC",
-        help="spec files (YAML); .onnx files are not accepted yet",
+        metavar="MODEL",
+        help="spec files (YAML), exported and compared with PyTorch; or .onnx files, timed as "
+        "they are (PyTorch only for a file archspec exported)",
     )
     p.add_argument(
         "--batch",
         type=batch_list,
         default=(1, 8),
         metavar="N[,N...]",
-        help="batch sizes (default 1,8)",
+        help="batch sizes (default 1,8); a .onnx whose first axis is fixed runs at its own",
+    )
+    p.add_argument(
+        "--shape",
+        type=input_dims,
+        action="append",
+        default=[],
+        metavar="NAME=D,D,...",
+        help="a .onnx input's whole shape, fixing its free axes (repeatable); a free first "
+        "axis takes --batch instead",
+    )
+    p.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="for a .onnx archspec exported: the spec it records, for its FLOPs and PyTorch module",
     )
     add_provider(p)
     p.add_argument(
@@ -119,22 +138,14 @@ def run(args: argparse.Namespace) -> int:
     require("torch-onnx", "archspec bench (its reference engines are PyTorch)")
     writable(args.output)
     writable(args.plot)
-    onnx = [s for s in args.specs if Path(s).suffix.lower() == ".onnx"]
-    if onnx:
-        raise UsageError(
-            f"bench takes spec files (YAML) and exports them itself; {onnx[0]} is an ONNX file, "
-            "which bench does not accept yet (time one with archspec run)"
-        )
-    missing = [s for s in args.specs if not Path(s).is_file()]
+    missing = [s for s in args.specs if not Path(s).is_file() and Path(s).suffix.lower() != ".onnx"]
     if missing:
         raise UsageError(f"no such spec file: {missing[0]}")
     if args.plot:
-        from archspec.extras import require
-
         require("plot", "archspec bench --plot")
 
+    from archspec.bench import render
     from archspec.bench.progress import ProgressBar
-    from archspec.bench.render import doubts, markdown_table, rich_tables, summary
     from archspec.bench.run import BenchSettings, OrtTuning, run_bench
     from archspec.output_files import write_atomic
 
@@ -149,10 +160,16 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         cuda_graph=args.cuda_graph,
         ort=OrtTuning(provider_options=tuple(args.ort_option)),
+        shapes=tuple(args.shape),
+        spec=args.spec,
     )
     with ProgressBar(enabled=not args.quiet) as progress:
         report = run_bench(args.specs, settings, progress=progress)
     doc = report.to_json()
+    if args.profile:  # into the same document: -o and --format json hold it
+        from archspec.bench.profile import profile_report
+
+        profile_report(report, doc, args.plot)
     text = json.dumps(doc, indent=2) + "\n"
     if args.output:
         write_atomic(args.output, text)
@@ -163,20 +180,19 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(text)
     elif args.format == "markdown":
-        print(markdown_table(doc))
-        print(f"\n{summary(doc)}")
+        print(render.markdown_table(doc))
+        print(f"\n{render.summary(doc)}")
+        for title, table in render.profile_markdowns(doc):
+            print(f"\n{title}\n\n{table}")
     else:
         console = stdout_console()
-        for table in rich_tables(doc, console):
+        for table in [
+            *render.rich_tables(doc, console),
+            render.summary(doc),
+            *render.profile_tables(doc),
+        ]:
             console.print(table, soft_wrap=True)
-        console.print(summary(doc), soft_wrap=True)
     print(report.provider["description"], file=sys.stderr)
-    for note in report.notes:
+    for note in [*report.notes, *render.doubts(doc)]:
         print(f"archspec: note: {note}", file=sys.stderr)
-    if args.profile:
-        from archspec.bench.profile import profile_report
-
-        profile_report(report, doc, args, stdout_console() if args.format == "table" else None)
-    for line in doubts(doc):
-        print(f"archspec: note: {line}", file=sys.stderr)
-    return 1 if doubts(doc) and args.strict else 0
+    return 1 if render.doubts(doc) and args.strict else 0
