@@ -43,7 +43,9 @@ def console() -> Any:
 
     columns = os.environ.get("COLUMNS", "")
     width = None if sys.stdout.isatty() or columns.isdigit() else PIPE_WIDTH
-    return _Console(width=width, highlight=False)
+    # emoji=False: a ":name:" in a spec's text is text (and rich's table of emoji names
+    # is not loaded for nothing).
+    return _Console(width=width, highlight=False, emoji=False)
 
 
 def natural_width(out: Any, renderable: Any) -> int:
