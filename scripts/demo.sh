@@ -14,10 +14,11 @@ archspec check specs/
 
 for spec in specs/*.yaml; do
   name=$(basename "$spec" .yaml)
-  step "$name: compile --verify, codegen, export, run --verify"
+  step "$name: compile --verify, codegen, export, diff, run --verify"
   archspec compile "$spec" --seed 0 --verify -o "$out/$name.safetensors"
   archspec codegen "$spec" -o "$out/$name.py"
   archspec export "$spec" --weights "$out/$name.safetensors" -o "$out/$name.onnx"
+  archspec diff "$spec" "$out/$name.onnx" >/dev/null  # the exported graph is the spec's network
   archspec run "$out/$name.onnx" --spec "$spec" --weights "$out/$name.safetensors" \
     --batch 4 --provider auto --verify --top-k 3
 done
@@ -30,6 +31,9 @@ step "bench: ONNX Runtime against PyTorch eager, batch 1 and 8"
 # shellcheck disable=SC2086  # the list is globbed on purpose
 archspec bench $bench_specs --batch 1,8 --provider auto --baseline torch \
   -o "$out/bench.json" --plot "$out/bench.png"
+
+step "bench: an ONNX file on its own (any model file; free axes fixed by --shape)"
+archspec bench "$out/lenet5-d2l.onnx" --batch 1,8 --provider auto
 
 step "done: outputs in $out/"
 ls -l "$out"

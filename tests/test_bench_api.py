@@ -247,23 +247,23 @@ def test_markdown_table_renders_every_result() -> None:
     assert "Test CPU, 2 threads; roof 4.0 GFLOP/s" in summary(_doc())
 
 
-def test_markdown_table_has_the_gemm_fraction_interval_and_reliability() -> None:
+def test_markdown_table_has_the_gemm_ratio_interval_and_reliability() -> None:
     doc = _doc()
     first, second = doc["results"][0], doc["results"][4]
     first.update(
-        gemm_fraction=0.5,
+        gemm_ratio=0.5,
         cpu_share=0.61,
         vs_torch={"ratio": 2.0, "ci_low": 1.234, "ci_high": 2.5},
         reliable=False,
         unreliable_reasons=["busy"],
     )
     # an ONNX file whose FLOPs archspec cannot count: no FLOP/s, no fraction
-    second.update(flops_per_s=None, roofline_fraction=None, gemm_fraction=None, reliable=True)
+    second.update(flops_per_s=None, roofline_fraction=None, gemm_ratio=None, reliable=True)
     head, _, *lines = markdown_table(doc).splitlines()
     assert head.endswith(
-        "| roofline | of GEMM | peak memory | vs torch | 95% CI | CPU share | reliable |"
+        "| roofline | vs GEMM | peak memory | vs torch | 95% CI | CPU share | reliable |"
     )
-    assert lines[0].endswith("| 1.0 | 25.0% | 50.0% | 3.0 MiB | 2.00× ! | 1.23–2.50× | 61% | no |")
+    assert lines[0].endswith("| 1.0 | 25.0% | 0.50× | 3.0 MiB | 2.00× ! | 1.23–2.50× | 61% | no |")
     assert lines[4].endswith("| 100 | n/a | n/a | n/a | 3.0 MiB | — | — | — | yes |")
 
 

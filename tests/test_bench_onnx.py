@@ -106,7 +106,7 @@ def test_a_graph_archspec_cannot_count_has_no_fraction(tmp_path: Path) -> None:
     (r,) = doc["results"]
     assert r["input_shapes"] == {"a": [4, 6], "b": [4, 6]}
     assert r["flops_per_s"] is None and r["roofline_fraction"] is None
-    assert r["gemm_fraction"] is None and r["throughput"] > 0
+    assert r["gemm_ratio"] is None and r["throughput"] > 0
     assert doc["flops_per_sample"] == {"pair.onnx": None}
     assert "pair.onnx: GFLOP/s and roofline fractions not available" in err
     out = io.StringIO()

@@ -41,7 +41,7 @@ def _result(engine: str, p50: float, share: float, reasons: list[str]) -> dict[s
         "throughput": 1e3 / p50,
         "flops_per_s": 2e9 / (p50 / 1e3),
         "roofline_fraction": 2e9 / (p50 / 1e3) / 1.6e11,
-        "gemm_fraction": 0.5,
+        "gemm_ratio": 0.5,
         "peak_memory_bytes": 300 * 1024**2,
         "cpu_share": share,
         "vs_torch": {"ratio": 2.0, "ci_low": 1.9, "ci_high": 2.1} if engine != "torch" else None,
@@ -196,7 +196,7 @@ def test_docs_writes_the_new_columns_and_keeps_the_gpu_table_marked(tmp_path: Pa
     text = page.read_text(encoding="utf-8")
     cpu = text.split("<!-- bench:cpu:begin -->")[1].split("<!-- bench:cpu:end -->")[0]
     assert f"```sh\n{COMMAND}\n```" in cpu
-    assert "| roofline | of GEMM | peak memory | vs torch | 95% CI | CPU share | reliable |" in cpu
+    assert "| roofline | vs GEMM | peak memory | vs torch | 95% CI | CPU share | reliable |" in cpu
     assert "| 2.00× ! | 1.90–2.10× | 40% | no |" in cpu
     assert "**Measured on a busy machine: these figures are marked unreliable.**" in cpu
     gpu = text.split("<!-- bench:gpu:begin -->")[1].split("<!-- bench:gpu:end -->")[0]

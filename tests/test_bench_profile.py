@@ -95,3 +95,24 @@ def test_a_layer_faster_than_the_roof_raises_it() -> None:
     assert layer_rows(profile, "onnxruntime", roof["flops_per_s"])[0]["fraction_of_roof"] == 1.0
     slower = {**profile, "onnxruntime": {"a": 0.02}}  # 100 GFLOP/s: the run's roof stands
     assert layer_roof(None, doc, slower)["flops_per_s"] == 1.6e11
+
+
+def test_the_roofline_model_places_each_layer_under_its_binding_roof() -> None:
+    """Derived by hand from the roofline model: attainable = min(roof, bandwidth × FLOP/B)."""
+    from archspec.bench.profile import attainable
+
+    roof, bandwidth = 200e9, 40e9
+    # AlexNet's fc6 shape: 0.5 FLOP/B can reach 20 GFLOP/s from memory; 18 is 90 % of it
+    fc = {"flops": 75_500_000, "flops_per_s": 18e9, "arithmetic_intensity": 0.5}
+    assert attainable(fc, roof, bandwidth) == ("memory", 18e9 / 20e9)
+    # a convolution at 75 FLOP/B: memory would allow 3,000 GFLOP/s, the compute roof binds
+    conv = {"flops": 299_000_000, "flops_per_s": 150e9, "arithmetic_intensity": 75.0}
+    assert attainable(conv, roof, bandwidth) == ("compute", 150e9 / 200e9)
+    # faster than its bytes could come from memory: they came from cache; compute binds
+    small = {"flops": 1_000_000, "flops_per_s": 30e9, "arithmetic_intensity": 0.5}
+    assert attainable(small, roof, bandwidth) == ("cache", 30e9 / 200e9)
+    # no FLOPs (a pool, a flatten), or no roof: nothing to place
+    assert attainable(
+        {"flops": 0, "flops_per_s": 0.0, "arithmetic_intensity": 0.0}, roof, bandwidth
+    ) == ("—", None)
+    assert attainable(conv, roof, None) == ("compute", 150e9 / 200e9)

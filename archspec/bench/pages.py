@@ -122,6 +122,14 @@ def profile_page(doc: dict[str, Any], name: str, chart: str | None, script: str)
             f"table's {doc['peak_flops_per_s'] / 1e9:.1f}: {profile['roof']['why']}.",
             "",
         ]
+    parts += [
+        "`of roof` is of the compute roof. `bound` is the roof the roofline model puts over "
+        "the layer at its intensity: `memory` where the bandwidth times its FLOP/B is lower "
+        "than the compute roof, `cache` where the layer went faster than that (its bytes came "
+        "from cache, so the compute roof binds), else `compute`; `of attainable` is the "
+        "fraction of that roof.",
+        "",
+    ]
     for engine in ("onnxruntime", "torch"):
         rows = profile[engine]
         if not rows:
@@ -130,7 +138,7 @@ def profile_page(doc: dict[str, Any], name: str, chart: str | None, script: str)
         parts += [
             f"## {ENGINE_TITLES[engine]}, per layer",
             "",
-            profile_markdown(rows),
+            profile_markdown(rows, layer_roof, doc.get("bandwidth_bytes_per_s")),
             "",
             f"Sum of the layers: {fmt_ms(total)} ms per call"
             + (

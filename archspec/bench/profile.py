@@ -59,6 +59,27 @@ class LayerTime:
         }
 
 
+def attainable(
+    row: dict[str, Any], roof: float | None, bandwidth: float | None
+) -> tuple[str, float | None]:
+    """Which roof binds a layer in the roofline model, and the fraction of it the layer reached.
+
+    A layer's attainable rate is the lower of the compute roof and bandwidth × intensity:
+    AlexNet's fc6 (0.5 FLOP per byte) can reach 22 GFLOP/s at 44 GB/s, so its 19.8 GFLOP/s
+    is 90 % of what memory allows, not the 9 % of the compute roof it also is. A layer faster
+    than memory allows read its bytes from cache ("cache"): the compute roof binds it.
+    """
+    if not row.get("flops") or not roof:
+        return "—", None
+    rate = float(row["flops_per_s"])
+    memory = bandwidth * float(row["arithmetic_intensity"]) if bandwidth else None
+    if memory is None or memory >= roof:
+        return "compute", rate / roof
+    if rate <= memory:
+        return "memory", rate / memory
+    return "cache", rate / roof
+
+
 def layer_work(analysis: Analysis, batch: int) -> dict[str, tuple[int, int]]:
     """Per layer: FLOPs and bytes moved (weights + inputs + output) for ``batch`` samples."""
     item = DTYPES[analysis.spec.input.dtype].bytes

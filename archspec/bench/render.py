@@ -24,7 +24,7 @@ COLUMNS = (
     "samples/s",
     "GFLOP/s",
     "roofline",
-    "of GEMM",
+    "vs GEMM",
     "peak memory",
     "vs torch",
     "95% CI",
@@ -98,6 +98,11 @@ def _rate(v: float) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
+def _times(v: float | None) -> str:
+    """A ratio to a measured reference (it may exceed 1: it is not a fraction of a roof)."""
+    return NOT_AVAILABLE if v is None else f"{v:.2f}×"
+
+
 def _percent(v: float | None) -> str:
     return NOT_AVAILABLE if v is None else f"{100 * v:.1f}%"
 
@@ -132,7 +137,7 @@ def rows(doc: dict[str, Any], *, compact: bool = False) -> list[list[str]]:
                 _rate(r["throughput"]),
                 NOT_AVAILABLE if r["flops_per_s"] is None else f"{r['flops_per_s'] / 1e9:.1f}",
                 _percent(r["roofline_fraction"]),
-                "—" if "gemm_fraction" not in r else _percent(r["gemm_fraction"]),
+                "—" if "gemm_ratio" not in r else _times(r["gemm_ratio"]),
                 _mib(r.get("peak_memory_bytes")) if compact else _bytes(r.get("peak_memory_bytes")),
                 fmt_ratio(ratio) + ("" if r.get("reliable", True) else " !"),
                 fmt_interval(r),
@@ -181,7 +186,7 @@ TERMINAL_HEADERS = {
     "peak memory": "peak\nMiB",
     "vs torch": "vs\ntorch",
     "CPU share": "CPU\nshare",
-    "of GEMM": "of\nGEMM",
+    "vs GEMM": "vs\nGEMM",
     "95% CI": "95%\nCI",
     "reliable": "reli-\nable",
 }
@@ -189,7 +194,7 @@ TERMINAL_HEADERS = {
 
 STACKED_LABELS = {"peak memory": "peak MiB"}
 
-OPTIONAL = ("95% CI", "of GEMM", "CPU share", "p90 ms", "GFLOP/s", "peak memory")
+OPTIONAL = ("95% CI", "vs GEMM", "CPU share", "p90 ms", "GFLOP/s", "peak memory")
 """Columns a narrow terminal leaves out, in this order, before stacking (JSON keeps them all)."""
 
 
@@ -217,7 +222,7 @@ def rich_tables(doc: dict[str, Any], out: Any = None) -> list[Any]:
         }
         title = " — ".join([spec, ", ".join(cells[0][i] for i in sorted(shared))]).rstrip(" —")
         hidden = {0, *shared, COLUMNS.index("reliable")}  # the terminal marks ratios with "!"
-        for column in ("CPU share", "of GEMM", "95% CI"):  # older reports lack them
+        for column in ("CPU share", "vs GEMM", "95% CI"):  # older reports lack them
             if all(c[COLUMNS.index(column)] == "—" for c in cells):
                 hidden.add(COLUMNS.index(column))
         drops = [
@@ -309,13 +314,26 @@ def pivot_markdown(docs: list[dict[str, Any]], batches: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
-PROFILE_COLUMNS = ("layer", "ms", "MFLOP", "KiB moved", "FLOP/B", "GFLOP/s", "of roof")
+PROFILE_COLUMNS = (
+    "layer", "ms", "MFLOP", "KiB moved", "FLOP/B", "GFLOP/s", "of roof", "bound", "of attainable",
+)  # fmt: skip
 
 
-def profile_cells(r: dict[str, Any]) -> list[str]:
-    """One per-layer row of ``bench --profile`` as text ("—" where the FLOPs are unknown)."""
+def profile_cells(
+    r: dict[str, Any], roof: float | None = None, bandwidth: float | None = None
+) -> list[str]:
+    """One per-layer row of ``bench --profile`` as text ("—" where the FLOPs are unknown).
+
+    ``of roof`` is of the compute roof; ``bound`` and ``of attainable`` place the layer
+    in the roofline model (:func:`archspec.bench.profile.attainable`), which needs the
+    run's memory bandwidth.
+    """
+    from archspec.bench.profile import attainable
+
     if r["flops"] is None:
-        return [r["layer"], f"{r['ms']:.3f}", *["—"] * 5]
+        return [r["layer"], f"{r['ms']:.3f}", *["—"] * 7]
+    fraction = r["fraction_of_roof"]
+    bound, of_attainable = attainable(r, roof, bandwidth)
     return [
         r["layer"],
         f"{r['ms']:.3f}",
@@ -323,11 +341,20 @@ def profile_cells(r: dict[str, Any]) -> list[str]:
         f"{r['bytes_moved'] / 1024:,.0f}",
         f"{r['arithmetic_intensity']:.1f}",
         f"{r['flops_per_s'] / 1e9:.1f}",
-        "—" if r["fraction_of_roof"] is None else f"{100 * r['fraction_of_roof']:.1f}%",
+        "—" if fraction is None else f"{100 * fraction:.1f}%",
+        bound,
+        "—" if of_attainable is None else f"{100 * of_attainable:.1f}%",
     ]
 
 
-def profile_table(spec: str, engine: str, batch: int, rows: list[dict[str, Any]]) -> Any:
+def profile_table(
+    spec: str,
+    engine: str,
+    batch: int,
+    rows: list[dict[str, Any]],
+    roof: float | None = None,
+    bandwidth: float | None = None,
+) -> Any:
     """One engine's per-layer profile: time, FLOPs, bytes, intensity, FLOP/s, share of roof."""
     from rich.table import Table
 
@@ -335,15 +362,20 @@ def profile_table(spec: str, engine: str, batch: int, rows: list[dict[str, Any]]
     for name in PROFILE_COLUMNS:
         table.add_column(name, justify="left" if name == "layer" else "right", no_wrap=True)
     for r in rows:
-        table.add_row(*profile_cells(r))
+        table.add_row(*profile_cells(r, roof, bandwidth))
     return table
 
 
-def profile_markdown(rows: list[dict[str, Any]]) -> str:
+def profile_markdown(
+    rows: list[dict[str, Any]], roof: float | None = None, bandwidth: float | None = None
+) -> str:
     """The same rows as a Markdown table (docs/profiles)."""
     head = "| " + " | ".join(PROFILE_COLUMNS) + " |"
     rule = "|---|" + "---:|" * (len(PROFILE_COLUMNS) - 1)
-    body = ["| " + " | ".join(c.replace("|", "\\|") for c in profile_cells(r)) + " |" for r in rows]
+    body = [
+        "| " + " | ".join(c.replace("|", "\\|") for c in profile_cells(r, roof, bandwidth)) + " |"
+        for r in rows
+    ]
     return "\n".join([head, rule, *body])
 
 
@@ -351,10 +383,16 @@ def _profile_title(name: str, engine: str, profile: dict[str, Any]) -> str:
     return f"{name}, {engine}, batch {profile['batch']}: per layer"
 
 
+def _roofs(doc: dict[str, Any], profile: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A profile's compute roof (its layers' own) and the run's memory bandwidth."""
+    roof = (profile.get("roof") or {}).get("flops_per_s", doc.get("peak_flops_per_s"))
+    return roof, doc.get("bandwidth_bytes_per_s")
+
+
 def profile_tables(doc: dict[str, Any]) -> list[Any]:
     """``bench --profile``'s tables for the terminal: one per model and engine timed."""
     return [
-        profile_table(name, engine, profile["batch"], profile[engine])
+        profile_table(name, engine, profile["batch"], profile[engine], *_roofs(doc, profile))
         for name, profile in doc.get("profile", {}).items()
         for engine in ("onnxruntime", "torch")
         if profile[engine]
@@ -364,7 +402,10 @@ def profile_tables(doc: dict[str, Any]) -> list[Any]:
 def profile_markdowns(doc: dict[str, Any]) -> list[tuple[str, str]]:
     """The same as (title, Markdown table) pairs."""
     return [
-        (_profile_title(name, engine, profile), profile_markdown(profile[engine]))
+        (
+            _profile_title(name, engine, profile),
+            profile_markdown(profile[engine], *_roofs(doc, profile)),
+        )
         for name, profile in doc.get("profile", {}).items()
         for engine in ("onnxruntime", "torch")
         if profile[engine]

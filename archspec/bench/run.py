@@ -214,7 +214,7 @@ class BenchResult:
     max_abs_diff: float | None  # against the torch engine's output on the same input
     cuda_graph: bool
     cpu_share: float | None = None  # see _Timing.cpu_share: below ~0.8, the machine was busy
-    gemm_fraction: float | None = None  # of the best GEMM measured in this run
+    gemm_ratio: float | None = None  # achieved / the best GEMM measured in this run (may exceed 1)
     # throughput over torch eager's (same spec, batch, precision) and its 95 % bootstrap
     # interval over the interleaved rounds; None for torch itself or without a torch baseline
     vs_torch: tuple[float, float, float] | None = None
@@ -234,7 +234,7 @@ class BenchResult:
             "throughput": self.throughput,
             "flops_per_s": self.flops_per_s,
             "roofline_fraction": self.roofline_fraction,
-            "gemm_fraction": self.gemm_fraction,
+            "gemm_ratio": self.gemm_ratio,
             "peak_memory_bytes": self.peak_memory_bytes,
             "peak_memory_source": self.peak_memory_source,
             "memory_increase_bytes": self.memory_increase_bytes,
@@ -575,7 +575,7 @@ def run_bench(
         else replace(
             r,
             roofline_fraction=r.flops_per_s / roof.flops_per_s,
-            gemm_fraction=r.flops_per_s / best_gemm,
+            gemm_ratio=r.flops_per_s / best_gemm,
         )
         for r in results
     ]
