@@ -16,6 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
+from archspec.layers.base import ForeignError, Layer, ShapeError
+
 SCHEMA_LINE = "# yaml-language-server: $schema=https://archspec.dev/schema/spec-v1.json"
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
@@ -150,6 +154,36 @@ def _text(
 
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def layer_entry(
+    kind: type[Layer],
+    name: str,
+    type_name: str,
+    fields: dict[str, Any],
+    sources: list[str],
+    shapes: dict[str, tuple[int, ...]],
+    previous: str,
+    expect: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """A layer as the spec will state it (``inputs`` only where it does not read the layer
+    before it), validated by its kind, and its output shape.
+
+    What the kind refuses (a field, a shape) is a ForeignError with the kind's own words,
+    for the importer to place in its file.
+    """
+    entry: dict[str, Any] = {"name": name, "type": type_name, **fields}
+    if sources != [previous]:
+        entry["inputs"] = sources
+    if expect:
+        entry["expect"] = expect
+    try:
+        built = kind.model_validate({k: v for k, v in entry.items() if k != "expect"})
+        out = tuple(built.output_shape([shapes[s] for s in sources]))
+    except (ValidationError, ShapeError) as exc:
+        text = exc.message if isinstance(exc, ShapeError) else exc.errors()[0]["msg"]
+        raise ForeignError(text) from None
+    return entry, out
 
 
 def identifier(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,12 +211,17 @@ def _block_name(prefix: str, taken: set[str]) -> str:
     path, without its index; numbered where two blocks would share it."""
     words = [p for p in prefix.split(".") if not _INDEX.match(p)]
     word = re.sub(r"[0-9].*$", "", words[-1]) if words else ""
-    base = word if _IDENT.match(word) else "block"
+    name = _numbered(word if _IDENT.match(word) else "block", taken)
+    taken.add(name)
+    return name
+
+
+def _numbered(base: str, taken: Collection[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``, … : the first that is not taken."""
     name, n = base, 1
     while name in taken:
         n += 1
         name = f"{base}_{n}"
-    taken.add(name)
     return name
 
 
@@ -229,11 +234,7 @@ def _param_names(groups: list[list[tuple[int, str]]], local: list[dict[str, Any]
     for group in groups:
         i, key = group[0]
         base = key if keys[key] == 1 else f"{local[i]['name']}_{key}".replace(".", "_")
-        name, n = base, 1
-        while name in names:
-            n += 1
-            name = f"{base}_{n}"
-        names.append(name)
+        names.append(_numbered(base, names))
     return names
 
 

@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from archspec.importers.emit import Imported, identifier
+from archspec.importers.emit import Imported, identifier, layer_entry
 from archspec.layers import LAYER_KINDS
-from archspec.layers.base import RESERVED_NAMES, ForeignError, Layer, ShapeError
+from archspec.layers.base import RESERVED_NAMES, ForeignError, Layer
 from archspec.spec.diagnostics import Diagnostic, Kind, Severity, SpecError
 
 if TYPE_CHECKING:
@@ -411,18 +409,13 @@ def _add(
     if twice is not None:
         raise _error(state.file, f"{where} reads '{twice}' twice, which a spec cannot state")
     name = identifier(layer_name(out_value, chain.ops[-1]), state.taken, RESERVED_NAMES, dots=True)
-    entry: dict[str, Any] = {"name": name, "type": type_name, **fields}
     previous = state.layers[-1]["name"] if state.layers else "input"
-    if len(sources) != 1 or sources[0] != previous:
-        entry["inputs"] = sources
-    if expect:
-        entry["expect"] = expect
     try:
-        built = kind.model_validate({k: v for k, v in entry.items() if k != "expect"})
-        out = tuple(built.output_shape([state.shapes[s] for s in sources]))
-    except (ValidationError, ShapeError) as exc:
-        text = exc.message if isinstance(exc, ShapeError) else exc.errors()[0]["msg"]
-        raise _error(state.file, f"{where}: {text}") from None
+        entry, out = layer_entry(
+            kind, name, type_name, fields, list(sources), state.shapes, previous, expect
+        )
+    except ForeignError as exc:
+        raise _error(state.file, f"{where}: {exc.message}") from None
     state.layers.append(entry)
     state.kinds.append(kind)
     state.shapes[name] = out

@@ -26,11 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from archspec.importers.emit import Imported
+from archspec.importers.emit import Imported, layer_entry
 from archspec.layers import LAYER_KINDS
-from archspec.layers.base import NAME_PATTERN, RESERVED_NAMES, ForeignError, Layer, ShapeError
+from archspec.layers.base import NAME_PATTERN, RESERVED_NAMES, ForeignError, Layer
 from archspec.spec.diagnostics import Diagnostic, Kind, Severity, SpecError
 
 if TYPE_CHECKING:
@@ -332,18 +330,13 @@ def _import_node(
         state.value[n.name] = prev["name"]
         return
     name = _name(raw_name, state.taken)
-    entry: dict[str, Any] = {"name": name, "type": type_name, **fields}
     previous = state.layers[-1]["name"] if state.layers else "input"
-    if layer_sources != [previous]:
-        entry["inputs"] = layer_sources
-    if expect:
-        entry["expect"] = expect
     try:
-        layer = cls.model_validate({k: v for k, v in entry.items() if k != "expect"})
-        out = tuple(layer.output_shape([state.shapes[s] for s in layer_sources]))
-    except (ValidationError, ShapeError) as exc:
-        text = exc.message if isinstance(exc, ShapeError) else exc.errors()[0]["msg"]
-        raise _error(state.source, f"{where}: {text}") from None
+        entry, out = layer_entry(
+            cls, name, type_name, fields, list(layer_sources), state.shapes, previous, expect
+        )
+    except ForeignError as exc:
+        raise _error(state.source, f"{where}: {exc.message}") from None
     state.layers.append(entry)
     state.kinds.append(cls)
     state.shapes[name] = out

@@ -180,6 +180,11 @@ def measure_peak(module: nn.Module, setup: Setup, x: torch.Tensor, g: torch.Tens
     base = _live_bytes(module, opt, x, g)
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
+    return base + _cpu_allocation_peak(prof)
+
+
+def _cpu_allocation_peak(prof: Any) -> int:
+    """The most bytes live at once among the CPU allocations a profiler recorded, in order."""
     events = [
         e
         for e in prof.profiler.kineto_results.events()
@@ -190,7 +195,7 @@ def measure_peak(module: nn.Module, setup: Setup, x: torch.Tensor, g: torch.Tens
     for e in events:
         live += e.nbytes()
         peak = max(peak, live)
-    return base + peak
+    return peak
 
 
 def measure_inference_peak(module: nn.Module, x: torch.Tensor) -> int:
@@ -205,14 +210,4 @@ def measure_inference_peak(module: nn.Module, x: torch.Tensor) -> int:
         )
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             module(x)
-    events = [
-        e
-        for e in prof.profiler.kineto_results.events()
-        if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
-    ]
-    events.sort(key=lambda e: e.start_ns())
-    live = peak = 0
-    for e in events:
-        live += e.nbytes()
-        peak = max(peak, live)
-    return base + peak
+    return base + _cpu_allocation_peak(prof)
